@@ -1,0 +1,3 @@
+from phalanx.cli.app import main
+
+main()

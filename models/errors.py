@@ -1,0 +1,17 @@
+"""Errors of the model layer. Each message says what to do next."""
+
+
+class ModelError(Exception):
+    """Base class of every model-layer error."""
+
+
+class ModelSpecError(ModelError):
+    """A model spec string is malformed, names an unknown scheme, or a missing path."""
+
+
+class ModelUnavailable(ModelError):
+    """A backend cannot be reached or loaded (server down, extra not installed, no GPU)."""
+
+
+class ModelOutputError(ModelError):
+    """A model produced output that cannot be parsed into what was asked for."""

@@ -1,0 +1,49 @@
+"""phalanx.agents.longagent: LongAgent teams (leader + one member per chunk) for long documents.
+
+`LongAgentTeam(leader=..., member=...).run(document, question)` answers a question
+about a document far longer than any member's context; `run_niah` evaluates a team
+on needle-in-a-haystack tests. Algorithm: methods.md Part A (LongAgent).
+"""
+
+from phalanx.agents.longagent.chunking import (
+    Chunk,
+    HFTokenizer,
+    RegexTokenizer,
+    chunk_document,
+    default_chunk_tokens,
+    tokenizer_for,
+)
+from phalanx.agents.longagent.communication import (
+    Cluster,
+    Resolution,
+    cluster_responses,
+    conflict_graph,
+    is_not_found,
+    resolve_conflicts,
+    same_answer,
+)
+from phalanx.agents.longagent.protocol import LeaderReply, MemberReply, ask_json, parse_reply
+from phalanx.agents.longagent.team import LongAgentRunError, LongAgentTeam, TeamResult
+
+__all__ = [
+    "Chunk",
+    "Cluster",
+    "HFTokenizer",
+    "LeaderReply",
+    "LongAgentRunError",
+    "LongAgentTeam",
+    "MemberReply",
+    "RegexTokenizer",
+    "Resolution",
+    "TeamResult",
+    "ask_json",
+    "chunk_document",
+    "cluster_responses",
+    "conflict_graph",
+    "default_chunk_tokens",
+    "is_not_found",
+    "parse_reply",
+    "resolve_conflicts",
+    "same_answer",
+    "tokenizer_for",
+]

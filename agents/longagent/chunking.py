@@ -1,0 +1,134 @@
+"""Split a long document into non-overlapping, token-sized chunks (one per member).
+
+LongAgent (methods.md Part A, LongAgent 1) gives every member one disjoint slice
+of `chunk_size` tokens of the document, measured with the tokenizer the members
+use. We cut on token boundaries but return *character* spans of the original
+text, so the chunks concatenate back to the document exactly (no byte-level BPE
+decoding artefacts) and each chunk re-tokenises to about `chunk_tokens` tokens.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+DEFAULT_CHUNK_TOKENS = 1500
+"""Chunk size of the official GPT-3.5 run (methods.md Part A, LongAgent 1); used when
+the member model does not say how long its context is."""
+
+INSTRUCTION_ROOM_TOKENS = 768
+"""Tokens kept free in a member's context for the system prompt, the leader's
+instruction, last round's responses and the member's reply."""
+
+
+class TokenOffsets(Protocol):
+    """Anything that maps a text to token character spans `[(start, end), ...]`."""
+
+    def offsets(self, text: str) -> list[tuple[int, int]]: ...
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One member's slice of the document."""
+
+    index: int
+    """Position of the chunk (and id of the member that reads it)."""
+    text: str
+    start: int
+    """Character offset of the chunk in the document."""
+    end: int
+    n_tokens: int
+    """Tokens of the document inside this chunk."""
+
+
+class RegexTokenizer:
+    """A dependency-free tokenizer: words, numbers and single punctuation marks.
+
+    Used for members without a tokenizer of their own (scripted or remote models);
+    it counts roughly like a BPE tokenizer on English prose.
+    """
+
+    _TOKEN = re.compile(r"\w+|[^\w\s]")
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        return [m.span() for m in self._TOKEN.finditer(text)]
+
+    def count(self, text: str) -> int:
+        return sum(1 for _ in self._TOKEN.finditer(text))
+
+
+class HFTokenizer:
+    """Adapter for a Hugging Face (fast) tokenizer: token spans from offset mapping."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        return [tuple(span) for span in enc["offset_mapping"]]
+
+    def count(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def tokenizer_for(model: Any) -> HFTokenizer | RegexTokenizer:
+    """The members' tokenizer: the model's own (`model.tokenizer`) or `RegexTokenizer`."""
+    tok = getattr(model, "tokenizer", None)
+    if tok is not None and getattr(tok, "is_fast", False):
+        return HFTokenizer(tok)
+    return RegexTokenizer()
+
+
+def context_length_of(model: Any) -> int | None:
+    """The member model's context window in tokens, when the backend exposes it."""
+    for attr in ("context_length", "max_context_tokens"):
+        value = getattr(model, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    hf = getattr(model, "model", None)
+    config = getattr(hf, "config", None)
+    value = getattr(config, "max_position_embeddings", None)
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def default_chunk_tokens(model: Any) -> int:
+    """Chunk size that fits the member's context with room for instructions."""
+    ctx = context_length_of(model)
+    if ctx is None:
+        return DEFAULT_CHUNK_TOKENS
+    if ctx <= INSTRUCTION_ROOM_TOKENS * 2:
+        return max(ctx // 2, 16)
+    return ctx - INSTRUCTION_ROOM_TOKENS
+
+
+def chunk_document(document: str, chunk_tokens: int, tokenizer: TokenOffsets | None = None) -> list[Chunk]:
+    """Split `document` into consecutive non-overlapping chunks of `chunk_tokens` tokens.
+
+    Every chunk but the last holds exactly `chunk_tokens` tokens of the document;
+    the whitespace between two tokens belongs to the earlier chunk, so
+    `"".join(c.text for c in chunks) == document`.
+
+    Args:
+        document: the full text.
+        chunk_tokens: tokens per chunk (>= 1).
+        tokenizer: the members' tokenizer; `RegexTokenizer()` when None.
+
+    Raises:
+        ValueError: `chunk_tokens` < 1 or the document is empty.
+    """
+    if chunk_tokens < 1:
+        raise ValueError(f"chunk_tokens must be >= 1, got {chunk_tokens}")
+    if not document.strip():
+        raise ValueError("the document is empty; pass the text to read (e.g. --doc FILE)")
+    spans: Sequence[tuple[int, int]] = (tokenizer or RegexTokenizer()).offsets(document)
+    if not spans:
+        return [Chunk(0, document, 0, len(document), 0)]
+    starts = [0] + [spans[i][0] for i in range(chunk_tokens, len(spans), chunk_tokens)]
+    ends = starts[1:] + [len(document)]
+    chunks = []
+    for idx, (a, b) in enumerate(zip(starts, ends, strict=True)):
+        n = min(chunk_tokens, len(spans) - idx * chunk_tokens)
+        chunks.append(Chunk(idx, document[a:b], a, b, n))
+    return chunks

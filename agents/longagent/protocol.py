@@ -1,0 +1,178 @@
+"""The JSON message protocol between leader and members, and its prompt templates.
+
+Leader replies `{"type": "instruction" | "answer", "content": ...}`, members reply
+`{"type": "response", "content": ...}` (methods.md Part A, LongAgent 3). Replies
+are validated with pydantic; a malformed reply is re-asked a bounded number of
+times (the official code re-asks until valid, which can loop forever on a weak
+model) and then reported as invalid instead of crashing the team.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from functools import cache
+from importlib import resources
+from typing import Any, Literal, TypeVar
+
+import jinja2
+from pydantic import BaseModel, ValidationError, field_validator
+
+from phalanx.models import ChatModel, GenerationConfig, Message
+
+T = TypeVar("T", bound=BaseModel)
+
+PROMPT_VERSION = "v1"
+"""Version of the prompt templates in `prompts/<version>/` (package data)."""
+
+DOCUMENT_PLACEHOLDER = "The specific document content is omitted here."
+"""Replaces a member's older copies of its chunk from round 2 on (official code)."""
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value.strip()
+    return json.dumps(value, ensure_ascii=False)
+
+
+class LeaderReply(BaseModel):
+    """What the leader says: an instruction for every member, or the final answer."""
+
+    type: Literal["instruction", "answer"]
+    content: str
+
+    _coerce = field_validator("content", mode="before")(_as_text)
+
+
+class MemberReply(BaseModel):
+    """What a member says about its own chunk."""
+
+    type: Literal["response"]
+    content: str
+
+    _coerce = field_validator("content", mode="before")(_as_text)
+
+
+_SHAPES = {
+    LeaderReply: '{"type": "instruction" | "answer", "content": "..."}',
+    MemberReply: '{"type": "response", "content": "..."}',
+}
+
+
+@cache
+def _env(version: str) -> jinja2.Environment:
+    root = resources.files("phalanx.agents.longagent") / "prompts" / version
+    if not root.is_dir():
+        raise ValueError(f"unknown LongAgent prompt version {version!r}; shipped: {PROMPT_VERSION}")
+    templates = {p.name: p.read_text() for p in root.iterdir() if p.name.endswith(".j2")}
+    return jinja2.Environment(
+        loader=jinja2.DictLoader(templates), undefined=jinja2.StrictUndefined, keep_trailing_newline=False
+    )
+
+
+def render(name: str, version: str = PROMPT_VERSION, **values: Any) -> str:
+    """Render prompt template `name` (without `.j2`) of the given version."""
+    return _env(version).get_template(f"{name}.j2").render(**values).strip()
+
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+
+
+def _json_candidates(text: str) -> list[str]:
+    """Plausible JSON objects in a reply: the whole text, fenced blocks, and brace spans."""
+    out = [text.strip()]
+    out += [m.group(1).strip() for m in _FENCE.finditer(text)]
+    start = text.find("{")
+    while start != -1:
+        depth, in_str, esc = 0, False, False
+        for i in range(start, len(text)):
+            ch = text[i]
+            if in_str:
+                esc = ch == "\\" and not esc
+                if ch == '"' and not esc:
+                    in_str = False
+                continue
+            if ch == '"':
+                in_str = True
+            elif ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    out.append(text[start : i + 1])
+                    break
+        start = text.find("{", start + 1)
+    return out
+
+
+def parse_reply(text: str | None, schema: type[T]) -> T:
+    """Parse the first JSON object in `text` that validates as `schema`.
+
+    Raises:
+        ValueError: no candidate validates; the message says what was expected.
+    """
+    if not text or not text.strip():
+        raise ValueError(f"empty reply; expected {_SHAPES[schema]}")
+    last_error = "no JSON object found"
+    for cand in _json_candidates(text):
+        try:
+            data = json.loads(cand)
+        except json.JSONDecodeError as exc:
+            last_error = f"not JSON ({exc.msg})"
+            continue
+        if isinstance(data, dict) and isinstance(data.get("type"), str):
+            # The official code accepts any type *containing* the keyword ("final answer").
+            for keyword in ("instruction", "answer", "response"):
+                if keyword in data["type"].lower():
+                    data = {**data, "type": keyword}
+                    break
+        try:
+            return schema.model_validate(data)
+        except ValidationError as exc:
+            last_error = f"wrong shape ({exc.errors()[0]['msg']})"
+    raise ValueError(f"{last_error}; expected {_SHAPES[schema]}")
+
+
+class Exchange(BaseModel):
+    """One protocol exchange: the reply (if any valid one came), every raw attempt, the error."""
+
+    reply: dict[str, Any] | None
+    raw: list[str]
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reply is not None
+
+
+async def ask_json(
+    model: ChatModel,
+    messages: Sequence[Message],
+    schema: type[BaseModel],
+    *,
+    max_reasks: int = 2,
+    config: GenerationConfig | None = None,
+    version: str = PROMPT_VERSION,
+) -> Exchange:
+    """Ask `model` and validate its reply as `schema`, re-asking at most `max_reasks` times.
+
+    Never raises on bad output: an `Exchange` with `reply=None` and the last error
+    comes back, so the team can carry on and report it.
+    """
+    convo = list(messages)
+    raw: list[str] = []
+    error = None
+    for _ in range(max_reasks + 1):
+        response = await model.chat(convo, config=config, json_mode=True)
+        text = response.message.content or ""
+        raw.append(text)
+        try:
+            return Exchange(reply=parse_reply(text, schema).model_dump(), raw=raw)
+        except ValueError as exc:
+            error = str(exc)
+        convo += [
+            Message.assistant(text),
+            Message.user(render("reask", version, error=error, shape=_SHAPES[schema])),
+        ]
+    return Exchange(reply=None, raw=raw, error=error)

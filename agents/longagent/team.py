@@ -1,0 +1,465 @@
+"""`LongAgentTeam`: a leader and one member per chunk, run as a checkpointed graph.
+
+Protocol (methods.md Part A, LongAgent 2-6): the leader sees only the question and
+sends an instruction; every member answers it on its own chunk, all in parallel
+(one Send per member, so a micro-batching backend serves a round with one batched
+generate); conflicting answers are settled by inter-member communication; the
+leader answers or re-instructs; after `max_rounds` rounds it must answer.
+
+The graph is built on LangGraph directly (the `phalanx.agents` runtime was not in
+the tree when this team was written); each node returns its events, which are
+stored in the checkpointed state so a resumed run keeps its full history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+import random
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal, TypedDict
+
+import networkx as nx
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+from pydantic import BaseModel, Field
+
+from phalanx.agents.longagent.chunking import chunk_document, default_chunk_tokens, tokenizer_for
+from phalanx.agents.longagent.communication import conflict_graph, is_not_found, resolve_conflicts
+from phalanx.agents.longagent.protocol import (
+    DOCUMENT_PLACEHOLDER,
+    PROMPT_VERSION,
+    LeaderReply,
+    MemberReply,
+    ask_json,
+    render,
+)
+from phalanx.models import ChatModel, GenerationConfig, Message, load_model
+
+
+class LongAgentRunError(RuntimeError):
+    """A team run stopped on an error; its checkpoint is kept and `resume(thread_id)` continues it."""
+
+    def __init__(self, message: str, thread_id: str) -> None:
+        super().__init__(message)
+        self.thread_id = thread_id
+
+
+class FinalLeaderReply(LeaderReply):
+    """The leader's reply to the last-round prompt: it must be an answer."""
+
+    type: Literal["answer"]
+
+
+def _merge_dicts(a: dict, b: dict) -> dict:
+    return {**a, **b}
+
+
+class TeamState(TypedDict, total=False):
+    question: str
+    chunks: list[str]
+    round: int
+    instruction: str
+    leader_messages: list[dict]
+    member_history: Annotated[dict[str, list[dict]], _merge_dicts]
+    responses: Annotated[list[dict], operator.add]
+    aggregated: list[str]
+    answer: str | None
+    status: str | None
+    events: Annotated[list[dict], operator.add]
+
+
+class TeamResult(BaseModel):
+    """What a team run returns."""
+
+    question: str
+    answer: str | None
+    """The leader's final answer (None when it never gave a valid one)."""
+    status: Literal["answered", "forced_answer", "no_answer"]
+    """`answered`: the leader chose to answer; `forced_answer`: answered after the last
+    round; `no_answer`: the leader's replies stayed invalid after the bounded re-asks."""
+    rounds: int
+    num_members: int
+    thread_id: str
+    events: list[dict[str, Any]] = Field(default_factory=list)
+    """Every message, cluster and merger decision, in order."""
+
+    def conflict_graph(self) -> nx.DiGraph:
+        """Members, clusters and merger decisions of the run as a networkx graph."""
+        return conflict_graph(self.events)
+
+    def report(self) -> dict[str, Any]:
+        """A JSON-ready summary: answer, status, per-round clusters and the conflict graph."""
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "status": self.status,
+            "rounds": self.rounds,
+            "num_members": self.num_members,
+            "thread_id": self.thread_id,
+            "clusters": [e for e in self.events if e["kind"] == "cluster"],
+            "mergers": [e for e in self.events if e["kind"] == "merger"],
+            "conflict_graph": nx.node_link_data(self.conflict_graph(), edges="edges"),
+        }
+
+
+def _ev(kind: str, round_: int, **data: Any) -> dict[str, Any]:
+    return {"kind": kind, "round": round_, **data}
+
+
+class LongAgentTeam:
+    """A LongAgent team over long documents.
+
+    Args:
+        leader: model spec or `ChatModel` of the leader (never sees the document).
+        member: model spec or `ChatModel` shared by every member and merger.
+        chunk_tokens: tokens per member chunk; default fits the member's context
+            minus room for instructions (`chunking.default_chunk_tokens`).
+        max_rounds: rounds before the leader must answer (official: 3).
+        communication: settle conflicting member answers with mergers; when False
+            every non-"not found" response goes to the leader as is.
+        max_reasks: re-asks on a malformed JSON reply, per call.
+        max_merges: merger calls per round (bound on the conflict loop).
+        member_concurrency: members answered at once (None = all; 1 = one by one).
+        checkpointer: `"memory"` or `"sqlite:PATH"` (resumable across processes).
+        leader_config / member_config: decoding settings (default greedy, 512 / 256 tokens).
+        seed: seeds the choice of the member each merger reads from a cluster.
+        prompt_version: version of the shipped prompt templates.
+    """
+
+    def __init__(
+        self,
+        leader: str | ChatModel,
+        member: str | ChatModel,
+        *,
+        chunk_tokens: int | None = None,
+        max_rounds: int = 3,
+        communication: bool = True,
+        max_reasks: int = 2,
+        max_merges: int = 16,
+        member_concurrency: int | None = None,
+        checkpointer: str = "memory",
+        leader_config: GenerationConfig | None = None,
+        member_config: GenerationConfig | None = None,
+        seed: int = 0,
+        prompt_version: str = PROMPT_VERSION,
+    ) -> None:
+        if max_rounds < 1:
+            raise ValueError(f"max_rounds must be >= 1, got {max_rounds}")
+        if chunk_tokens is not None and chunk_tokens < 1:
+            raise ValueError(f"chunk_tokens must be >= 1, got {chunk_tokens}")
+        if not (checkpointer == "memory" or checkpointer.startswith("sqlite:")):
+            raise ValueError(f"checkpointer must be 'memory' or 'sqlite:PATH', got {checkpointer!r}")
+        self.leader = load_model(leader)
+        self.member = self.leader if member == leader else load_model(member)
+        self.chunk_tokens = chunk_tokens or default_chunk_tokens(self.member)
+        self.max_rounds = max_rounds
+        self.communication = communication
+        self.max_reasks = max_reasks
+        self.max_merges = max_merges
+        self.member_concurrency = member_concurrency
+        self.checkpointer = checkpointer
+        self.leader_config = leader_config or GenerationConfig(max_new_tokens=512)
+        self.member_config = member_config or GenerationConfig(max_new_tokens=256)
+        self.seed = seed
+        self.prompt_version = prompt_version
+        self._memory = InMemorySaver()
+        self._graph = self._build()
+
+    # ----------------------------------------------------------------- graph
+    def _build(self) -> StateGraph:
+        g = StateGraph(TeamState)
+        g.add_node("leader", self._leader_node)
+        g.add_node("member", self._member_node)
+        g.add_node("communicate", self._communicate_node)
+        g.add_edge(START, "leader")
+        g.add_conditional_edges("leader", self._fan_out, ["member", END])
+        g.add_edge("member", "communicate")
+        g.add_edge("communicate", "leader")
+        return g
+
+    def _fan_out(self, state: TeamState) -> list[Send] | str:
+        if state.get("status"):
+            return END
+        r = state["round"]
+        return [
+            Send(
+                "member",
+                {
+                    "member": i,
+                    "round": r,
+                    "chunk": chunk,
+                    "instruction": state["instruction"],
+                    "last_round": state.get("aggregated", []) if r > 1 else [],
+                    "history": state.get("member_history", {}).get(str(i), []),
+                },
+            )
+            for i, chunk in enumerate(state["chunks"])
+        ]
+
+    def _render(self, name: str, **values: Any) -> str:
+        return render(name, self.prompt_version, **values)
+
+    async def _leader_node(self, state: TeamState) -> dict[str, Any]:
+        r = state.get("round", 0)
+        msgs = [Message.model_validate(m) for m in state.get("leader_messages", [])]
+        final = r >= self.max_rounds
+        if r == 0:
+            msgs = [
+                Message.system(self._render("leader_system", num_members=len(state["chunks"]))),
+                Message.user(self._render("leader_first", question=state["question"])),
+            ]
+        else:
+            template = "leader_end" if final else "leader_next"
+            conflict = bool(state.get("events")) and state["events"][-1].get("unresolved", False)
+            msgs.append(
+                Message.user(
+                    self._render(template, round=r, responses=state.get("aggregated", []), conflict=conflict)
+                )
+            )
+        schema = FinalLeaderReply if final else LeaderReply
+        ex = await ask_json(
+            self.leader,
+            msgs,
+            schema,
+            max_reasks=self.max_reasks,
+            config=self.leader_config,
+            version=self.prompt_version,
+        )
+        events = [
+            _ev("leader_message", r, prompt=msgs[-1].content, raw=ex.raw, reply=ex.reply, error=ex.error)
+        ]
+        update: dict[str, Any] = {}
+        if ex.reply is None:
+            if final:
+                update = {"answer": None, "status": "no_answer"}
+            else:
+                # Keep the team going: the question itself is a usable instruction.
+                update = {"instruction": state.get("instruction") or state["question"], "round": r + 1}
+                events.append(_ev("leader_invalid", r, fallback_instruction=update["instruction"]))
+            msgs.append(Message.assistant(ex.raw[-1]))
+        else:
+            msgs.append(Message.assistant(LeaderReply.model_validate(ex.reply).model_dump_json()))
+            if ex.reply["type"] == "answer":
+                update = {"answer": ex.reply["content"], "status": "forced_answer" if final else "answered"}
+            else:
+                update = {"instruction": ex.reply["content"], "round": r + 1}
+        if update.get("status"):
+            events.append(_ev("final", r, answer=update["answer"], status=update["status"]))
+        update["leader_messages"] = [m.model_dump() for m in msgs]
+        update["events"] = events
+        return update
+
+    def _member_messages(self, doc: str, instruction: str, last_round: list[str], history: list[dict]):
+        msgs = [Message.system(self._render("member_system"))]
+        for turn in history:
+            # Older copies of the chunk become a placeholder (official code), which keeps
+            # a member's context at one chunk however many rounds it has seen.
+            msgs.append(
+                Message.user(
+                    self._render(
+                        "member_turn",
+                        document=DOCUMENT_PLACEHOLDER,
+                        last_round=turn["last_round"],
+                        instruction=turn["instruction"],
+                    )
+                )
+            )
+            msgs.append(Message.assistant(turn["reply"]))
+        msgs.append(
+            Message.user(
+                self._render("member_turn", document=doc, last_round=last_round, instruction=instruction)
+            )
+        )
+        return msgs
+
+    async def _member_node(self, task: dict[str, Any]) -> dict[str, Any]:
+        i, r = task["member"], task["round"]
+        msgs = self._member_messages(task["chunk"], task["instruction"], task["last_round"], task["history"])
+        ex = await ask_json(
+            self.member,
+            msgs,
+            MemberReply,
+            max_reasks=self.max_reasks,
+            config=self.member_config,
+            version=self.prompt_version,
+        )
+        content = ex.reply["content"] if ex.reply else None
+        turn = {
+            "instruction": task["instruction"],
+            "last_round": task["last_round"],
+            "reply": MemberReply(type="response", content=content).model_dump_json()
+            if content
+            else ex.raw[-1],
+        }
+        return {
+            "responses": [{"member": i, "round": r, "content": content, "error": ex.error}],
+            "member_history": {str(i): [*task["history"], turn]},
+            "events": [
+                _ev(
+                    "member_response",
+                    r,
+                    member=i,
+                    instruction=task["instruction"],
+                    raw=ex.raw,
+                    content=content,
+                    error=ex.error,
+                    attempts=len(ex.raw),
+                ),
+            ],
+        }
+
+    async def _communicate_node(self, state: TeamState) -> dict[str, Any]:
+        r = state["round"]
+        current = sorted((x for x in state["responses"] if x["round"] == r), key=lambda x: x["member"])
+        valid = [(x["member"], x["content"]) for x in current if x["content"] is not None]
+        events: list[dict[str, Any]] = []
+        if not self.communication:
+            kept = [a for _, a in valid if not is_not_found(a)]
+            events.append(_ev("aggregate", r, responses=kept, communication=False, unresolved=False))
+            return {"aggregated": kept, "events": events}
+
+        async def merge(a: int, b: int) -> str | None:
+            doc = state["chunks"][a] + "\n" + state["chunks"][b]
+            msgs = self._member_messages(doc, state["instruction"], [], [])
+            ex = await ask_json(
+                self.member,
+                msgs,
+                MemberReply,
+                max_reasks=self.max_reasks,
+                config=self.member_config,
+                version=self.prompt_version,
+            )
+            events.append(
+                _ev("merger_response", r, members=[a, b], raw=ex.raw, reply=ex.reply, error=ex.error)
+            )
+            return ex.reply["content"] if ex.reply else None
+
+        res = await resolve_conflicts(
+            valid,
+            merge,
+            max_merges=self.max_merges,
+            rng=random.Random(self.seed * 1_000_003 + r),
+            record=lambda kind, **data: events.append(_ev(kind, r, **data)),
+        )
+        kept = [c.answer for c in res.survivors]
+        events.append(
+            _ev(
+                "aggregate",
+                r,
+                responses=kept,
+                communication=True,
+                unresolved=res.unresolved,
+                dropped=res.dropped,
+                not_found=res.not_found,
+                merges=res.merges,
+            )
+        )
+        return {"aggregated": kept, "events": events}
+
+    # ------------------------------------------------------------------- run
+    @asynccontextmanager
+    async def _compiled(self) -> AsyncIterator[Any]:
+        if self.checkpointer == "memory":
+            yield self._graph.compile(checkpointer=self._memory, name="longagent")
+            return
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+        async with AsyncSqliteSaver.from_conn_string(self.checkpointer.removeprefix("sqlite:")) as saver:
+            yield self._graph.compile(checkpointer=saver, name="longagent")
+
+    def _config(self, thread_id: str) -> dict[str, Any]:
+        cfg: dict[str, Any] = {
+            "configurable": {"thread_id": thread_id},
+            "recursion_limit": 4 * self.max_rounds + 8,
+        }
+        if self.member_concurrency:
+            cfg["max_concurrency"] = self.member_concurrency
+        return cfg
+
+    def chunk(self, document: str) -> list[str]:
+        """The chunks the members would read (one member per chunk)."""
+        return [c.text for c in chunk_document(document, self.chunk_tokens, tokenizer_for(self.member))]
+
+    async def astream(
+        self, document: str | None, question: str | None, *, thread_id: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Run (or, with `document=None`, resume) the team, yielding each event as it happens.
+
+        The last item is `{"kind": "result", "result": TeamResult}`.
+        """
+        thread_id = thread_id or uuid.uuid4().hex
+        inp: dict[str, Any] | None = None
+        if document is not None:
+            if not question or not question.strip():
+                raise ValueError("the question is empty; pass what the team should answer")
+            inp = {"question": question, "chunks": self.chunk(document), "round": 0}
+        cfg = self._config(thread_id)
+        async with self._compiled() as graph:
+            if inp is None and not (await graph.aget_state(cfg)).values:
+                raise ValueError(f"no checkpoint for thread {thread_id!r}; start a run with a document first")
+            try:
+                async for update in graph.astream(inp, cfg, stream_mode="updates"):
+                    for node_update in update.values():
+                        for ev in (node_update or {}).get("events", []):
+                            yield ev
+            except Exception as exc:
+                raise LongAgentRunError(
+                    f"team run stopped: {type(exc).__name__}: {exc}; its checkpoint is kept, "
+                    f"continue with `resume({thread_id!r})`",
+                    thread_id,
+                ) from exc
+            state = (await graph.aget_state(cfg)).values
+        yield {
+            "kind": "result",
+            "result": TeamResult(
+                question=state["question"],
+                answer=state.get("answer"),
+                status=state.get("status") or "no_answer",
+                rounds=state.get("round", 0),
+                num_members=len(state["chunks"]),
+                thread_id=thread_id,
+                events=state.get("events", []),
+            ),
+        }
+
+    async def arun(self, document: str, question: str, *, thread_id: str | None = None) -> TeamResult:
+        """Answer `question` about `document` with the team (async)."""
+        result = None
+        async for ev in self.astream(document, question, thread_id=thread_id):
+            if ev["kind"] == "result":
+                result = ev["result"]
+        assert result is not None
+        return result
+
+    async def aresume(self, thread_id: str) -> TeamResult:
+        """Continue a stopped run from its last checkpoint (completed member answers are kept)."""
+        result = None
+        async for ev in self.astream(None, None, thread_id=thread_id):
+            if ev["kind"] == "result":
+                result = ev["result"]
+        assert result is not None
+        return result
+
+    def run(self, document: str, question: str, *, thread_id: str | None = None) -> TeamResult:
+        """Answer `question` about `document` (blocking; use `arun` inside an event loop)."""
+        _no_running_loop("run")
+        return asyncio.run(self.arun(document, question, thread_id=thread_id))
+
+    def resume(self, thread_id: str) -> TeamResult:
+        """Blocking `aresume`."""
+        _no_running_loop("resume")
+        return asyncio.run(self.aresume(thread_id))
+
+
+def _no_running_loop(name: str) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError(
+        f"LongAgentTeam.{name}() was called inside an event loop; use `await team.a{name}(...)`"
+    )

@@ -1,1 +1,72 @@
-"""phalanx.tools."""
+"""phalanx.tools: typed tools, OpenAI-function import/export, hooks, audit log and sandboxed built-ins.
+
+Every tool call goes through `Toolset.call`: validate -> hooks before -> body (timeout,
+retry) -> hooks after / on error -> audit. `Tool` objects cannot be called directly.
+"""
+
+from phalanx.tools.audit import AuditLog, AuditRecord, iter_audit_log, read_audit_log
+from phalanx.tools.errors import (
+    ApprovalUnavailable,
+    ToolArgumentError,
+    ToolBlocked,
+    ToolDefinitionError,
+    ToolDirectCallError,
+    ToolError,
+    ToolExecutionError,
+    ToolNotFound,
+    ToolTimeout,
+    ToolUnbound,
+)
+from phalanx.tools.hooks import Approver, FunctionHook, ToolHook, resolve_ask_human
+from phalanx.tools.openai_format import (
+    load_openai_tools,
+    tool_from_openai,
+    tools_from_openai,
+    tools_to_openai,
+)
+from phalanx.tools.tool import Tool, tool
+from phalanx.tools.toolset import Toolset
+from phalanx.tools.types import (
+    CallStats,
+    HookVerdict,
+    RetryConfig,
+    RiskAnnotations,
+    ToolCallContext,
+    ToolResult,
+    VerdictRecord,
+)
+
+__all__ = [
+    "ApprovalUnavailable",
+    "Approver",
+    "AuditLog",
+    "AuditRecord",
+    "CallStats",
+    "FunctionHook",
+    "HookVerdict",
+    "RetryConfig",
+    "RiskAnnotations",
+    "Tool",
+    "ToolArgumentError",
+    "ToolBlocked",
+    "ToolCallContext",
+    "ToolDefinitionError",
+    "ToolDirectCallError",
+    "ToolError",
+    "ToolExecutionError",
+    "ToolHook",
+    "ToolNotFound",
+    "ToolResult",
+    "ToolTimeout",
+    "ToolUnbound",
+    "Toolset",
+    "VerdictRecord",
+    "iter_audit_log",
+    "load_openai_tools",
+    "read_audit_log",
+    "resolve_ask_human",
+    "tool",
+    "tool_from_openai",
+    "tools_from_openai",
+    "tools_to_openai",
+]

@@ -68,13 +68,17 @@ def _to_response(out: Reply, name: str) -> ChatResponse:
     if isinstance(out, ChatResponse):
         return out
     if isinstance(out, ToolCall):
-        return ChatResponse(message=Message.assistant(tool_calls=[out]), finish_reason="tool_calls", model=name)
+        return ChatResponse(
+            message=Message.assistant(tool_calls=[out]), finish_reason="tool_calls", model=name
+        )
     if isinstance(out, Message):
         reason = "tool_calls" if out.tool_calls else "stop"
         return ChatResponse(message=out, finish_reason=reason, model=name)
     if isinstance(out, str):
         return ChatResponse(message=Message.assistant(out), model=name)
-    raise TypeError(f"scripted model function returned {type(out).__name__}; expected str, Message, ToolCall or ChatResponse")
+    raise TypeError(
+        f"scripted model function returned {type(out).__name__}; expected str, Message, ToolCall or ChatResponse"
+    )
 
 
 class ScriptRule(BaseModel):
@@ -139,7 +143,9 @@ def _rule_call(spec: dict[str, Any]) -> ToolCall:
 _NAMED: dict[str, Callable[[], ScriptedModel]] = {}
 
 
-def register_scripted_model(name: str) -> Callable[[Callable[[], ScriptedModel]], Callable[[], ScriptedModel]]:
+def register_scripted_model(
+    name: str,
+) -> Callable[[Callable[[], ScriptedModel]], Callable[[], ScriptedModel]]:
     """Register a factory so `load_model("scripted:NAME")` builds it."""
 
     def deco(factory: Callable[[], ScriptedModel]) -> Callable[[], ScriptedModel]:

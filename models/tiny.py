@@ -61,6 +61,7 @@ def build_tiny_checkpoint(
     num_kv_heads: int = 2,
     max_position_embeddings: int = 4096,
     seed: int = 0,
+    initializer_range: float = 0.02,
 ) -> Path:
     """Write a tiny random Llama checkpoint + tokenizer to `path` and return it.
 
@@ -70,6 +71,10 @@ def build_tiny_checkpoint(
         hidden_size, num_layers, num_heads, num_kv_heads: model shape.
         max_position_embeddings: longest sequence the rotary embedding covers.
         seed: torch seed for the random weights (same seed, same model).
+        initializer_range: std of the random weights. The transformers default (0.02)
+            makes a tiny random model repeat one token whatever the prompt; tests that
+            compare outputs across prompts (batched vs one-by-one) use a larger value
+            so different prompts give different continuations.
     """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -89,6 +94,7 @@ def build_tiny_checkpoint(
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
+        initializer_range=initializer_range,
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)

@@ -26,7 +26,10 @@ async def test_file_model_transcript_then_rules(tmp_path) -> None:
                 "transcript": ["first"],
                 "rules": [
                     {"last_role": "tool", "reply": "tool said {tool}"},
-                    {"contains": "weather", "tool_call": {"name": "get_weather", "arguments": {"city": "Paris"}}},
+                    {
+                        "contains": "weather",
+                        "tool_call": {"name": "get_weather", "arguments": {"city": "Paris"}},
+                    },
                 ],
                 "default": "fallback",
             }
@@ -57,5 +60,7 @@ def test_bad_specs_give_clear_errors(tmp_path) -> None:
 def test_openai_message_round_trip() -> None:
     msg = Message.assistant(tool_calls=[ToolCall(id="c1", name="f", arguments="{}")])
     assert Message.from_openai(msg.to_openai()) == msg
-    legacy = Message.from_openai({"role": "assistant", "content": None, "function_call": {"name": "g", "arguments": "{}"}})
+    legacy = Message.from_openai(
+        {"role": "assistant", "content": None, "function_call": {"name": "g", "arguments": "{}"}}
+    )
     assert legacy.tool_calls[0].name == "g"

@@ -1,0 +1,235 @@
+"""`hf:PATH_OR_DIR`: a transformers causal LM in this process, with micro-batching.
+
+Concurrent `chat` calls are collected by a `MicroBatcher` and run as one left-padded
+batched `generate` in a worker thread (see `phalanx.models.batching` and
+`phalanx.models.hf_generate`), so many agents sharing one small model get batch
+throughput while the event loop stays free.
+
+Options can follow the path as a query string:
+`hf:./model?device=cpu&window_ms=5&max_batch=32`.
+
+Seams for later layers: `HFChatModel(model, tokenizer)` wraps an already-built model
+(a trainer's policy, a model with patched attention), and `generate_kwargs` is the one
+place a `GenerationConfig` becomes transformers arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from phalanx.models.base import TokenCallback, register_backend
+from phalanx.models.batching import MicroBatcher
+from phalanx.models.errors import ModelSpecError
+from phalanx.models.hf_generate import GenRequest, GenResult, batch_key, generate_batch, generate_kwargs
+from phalanx.models.toolparse import first_json_object, parse_tool_calls
+from phalanx.models.types import ChatResponse, GenerationConfig, Message, Usage
+
+__all__ = ["HFChatModel", "generate_kwargs", "load_hf_model"]
+
+JSON_MODE_INSTRUCTION = "Respond with a single JSON object and nothing else."
+_uids = itertools.count(1)
+
+
+class HFChatModel:
+    """A chat model over a transformers causal LM and its tokenizer's chat template.
+
+    Args:
+        model: a loaded `PreTrainedModel` with `generate` (moved to its device already).
+        tokenizer: its tokenizer; must have a chat template.
+        name: reported as `ChatResponse.model`.
+        window_s: micro-batching window after the first waiting request.
+        max_batch_size: most requests in one `generate` call (1 disables batching).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        name: str = "hf",
+        window_s: float = 0.005,
+        max_batch_size: int = 32,
+    ) -> None:
+        if not getattr(tokenizer, "chat_template", None):
+            raise ModelSpecError(
+                f"{name}: the tokenizer has no chat template; set `tokenizer.chat_template` "
+                "(a Jinja string) and save it with the model"
+            )
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        template = tokenizer.chat_template
+        template_text = template if isinstance(template, str) else json.dumps(template)
+        self.supports_tools = "tools" in template_text
+        """True when the chat template renders `tools`; calls are then parsed from the text."""
+        self.batcher: MicroBatcher[GenRequest, GenResult] = MicroBatcher(
+            self._run_batch, window_s=window_s, max_batch_size=max_batch_size, key=batch_key, name=name
+        )
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, device: str | None = None, **options: Any) -> HFChatModel:
+        """Load a model directory written by `save_pretrained` (never downloads).
+
+        Args:
+            path: the directory (or a model id already in the local Hugging Face cache).
+            device: `cpu`, `cuda`, `cuda:1`...; default: CUDA when available, else CPU.
+            **options: `window_s`, `max_batch_size`, `name` for the constructor.
+
+        Raises:
+            ModelSpecError: the path does not exist, is not a model directory, or
+                holds files transformers cannot load.
+        """
+        model, tokenizer = _load_pretrained(Path(path), device)
+        options.setdefault("name", f"hf:{path}")
+        return cls(model, tokenizer, **options)
+
+    def _run_batch(self, requests: list[GenRequest]) -> list[GenResult]:
+        return generate_batch(self.model, self.tokenizer, requests)
+
+    def render_prompt(
+        self,
+        messages: Sequence[Message],
+        tools: list[dict[str, Any]] | None = None,
+        json_mode: bool = False,
+    ) -> list[int]:
+        """Token ids of the chat-template prompt for `messages`, ending at the assistant turn."""
+        dicts = []
+        for m in messages:
+            d = m.to_openai()
+            if m.tool_calls and not self.supports_tools:
+                # The template cannot show structured calls; keep them visible as text.
+                calls = [{"name": c.name, "arguments": json.loads(c.arguments or "{}")} for c in m.tool_calls]
+                d = {"role": m.role, "content": ((m.content or "") + "\n" + json.dumps(calls)).strip()}
+            dicts.append(d)
+        if json_mode:
+            if dicts and dicts[0]["role"] == "system":
+                dicts[0] = {
+                    **dicts[0],
+                    "content": f"{dicts[0]['content'] or ''}\n{JSON_MODE_INSTRUCTION}".strip(),
+                }
+            else:
+                dicts.insert(0, {"role": "system", "content": JSON_MODE_INSTRUCTION})
+        extra = {"tools": tools} if tools and self.supports_tools else {}
+        text = self.tokenizer.apply_chat_template(dicts, tokenize=False, add_generation_prompt=True, **extra)
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    async def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        config: GenerationConfig | None = None,
+        json_mode: bool = False,
+        on_token: TokenCallback | None = None,
+    ) -> ChatResponse:
+        """Answer `messages`; concurrent calls are batched into one `generate`."""
+        config = config or GenerationConfig()
+        ids = self.render_prompt(messages, tools, json_mode)
+        sink = None
+        if on_token is not None:
+            loop = asyncio.get_running_loop()
+
+            # Generation runs in a worker thread; hand each piece back to this loop,
+            # in order, before the result (call_soon_threadsafe is FIFO).
+            def sink(piece: str) -> None:
+                loop.call_soon_threadsafe(on_token, piece)
+
+        result = await self.batcher.submit(GenRequest(ids, config, sink, uid=next(_uids)))
+        return self._to_response(result, tools, json_mode)
+
+    def _to_response(
+        self, result: GenResult, tools: list[dict[str, Any]] | None, json_mode: bool
+    ) -> ChatResponse:
+        content: str | None = result.text
+        calls = []
+        if tools and self.supports_tools:
+            names = {t.get("function", t).get("name") for t in tools}
+            content, calls = parse_tool_calls(result.text, names)
+        if json_mode and not calls and content is not None:
+            content = first_json_object(content) or content
+        usage = Usage(prompt_tokens=result.prompt_tokens, completion_tokens=len(result.token_ids))
+        return ChatResponse(
+            message=Message.assistant(content or (None if calls else ""), tool_calls=calls),
+            finish_reason="tool_calls" if calls else result.finish_reason,
+            usage=usage,
+            model=self.name,
+        )
+
+    async def aclose(self) -> None:
+        """Stop the batching worker; the weights are freed when the object is dropped."""
+        await self.batcher.aclose()
+
+
+def _load_pretrained(path: Path, device: str | None) -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    where = str(path)
+    if path.exists():
+        if not path.is_dir():
+            raise ModelSpecError(
+                f"hf model path {path} is a file; pass the directory written by save_pretrained"
+            )
+        if not (path / "config.json").is_file():
+            raise ModelSpecError(
+                f"{path} is not a model directory (no config.json); pass a directory written by "
+                "`save_pretrained`, e.g. one made with phalanx.models.tiny.build_tiny_checkpoint"
+            )
+    elif str(path).startswith((".", "/", "~")):
+        raise ModelSpecError(f"hf model path {path} does not exist; pass a local model directory")
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.float32 if device == "cpu" else "auto"
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(where, local_files_only=True, dtype=dtype)
+    except (OSError, ValueError, KeyError) as exc:
+        if not path.exists():
+            raise ModelSpecError(
+                f"hf model {where!r} is neither a local directory nor in the local Hugging Face cache "
+                "(phalanx never downloads); pass a directory written by save_pretrained"
+            ) from exc
+        raise ModelSpecError(f"cannot load hf model from {where}: {exc}") from exc
+    model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def load_hf_model(target: str) -> HFChatModel:
+    """Build an `HFChatModel` from the part of an `hf:` spec after the colon.
+
+    Raises:
+        ModelSpecError: bad path or unknown option.
+    """
+    path, options = target, {}
+    if "?" in target:
+        path, _, query = target.rpartition("?")
+        options = dict(parse_qsl(query, keep_blank_values=True))
+    known = {"device", "window_ms", "max_batch", "name"}
+    unknown = set(options) - known
+    if unknown:
+        raise ModelSpecError(f"unknown hf: option(s) {sorted(unknown)} in {target!r}; known: {sorted(known)}")
+    kwargs: dict[str, Any] = {}
+    try:
+        if "window_ms" in options:
+            kwargs["window_s"] = float(options["window_ms"]) / 1000
+        if "max_batch" in options:
+            kwargs["max_batch_size"] = int(options["max_batch"])
+    except ValueError as exc:
+        raise ModelSpecError(f"bad number in hf: options of {target!r}: {exc}") from exc
+    if "name" in options:
+        kwargs["name"] = options["name"]
+    return HFChatModel.from_pretrained(
+        Path(path).expanduser(), device=options.get("device") or None, **kwargs
+    )
+
+
+@register_backend("hf")
+def _load(target: str) -> HFChatModel:
+    return load_hf_model(target)

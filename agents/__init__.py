@@ -1,1 +1,57 @@
-"""phalanx.agents."""
+"""phalanx.agents: the async agent-graph runtime and the agent systems built on it.
+
+The runtime's public names live here; subsystems (`tool_agent`, `longagent`, `selfevolve`,
+`stepcoder`, `audit`) are subpackages.
+"""
+
+from phalanx.agents.graph import (
+    END,
+    START,
+    CheckpointerSpecError,
+    Command,
+    EventKind,
+    GraphBuilder,
+    GraphError,
+    GraphRuntime,
+    GraphValidationError,
+    NodeFailed,
+    NodePolicy,
+    NodeTimeout,
+    PendingInterrupt,
+    RetryPolicy,
+    RunEvent,
+    Send,
+    ThreadNotFound,
+    ThreadState,
+    append,
+    default_checkpoint_path,
+    emit,
+    interrupt,
+    merge_dicts,
+)
+
+__all__ = [
+    "END",
+    "START",
+    "CheckpointerSpecError",
+    "Command",
+    "EventKind",
+    "GraphBuilder",
+    "GraphError",
+    "GraphRuntime",
+    "GraphValidationError",
+    "NodeFailed",
+    "NodePolicy",
+    "NodeTimeout",
+    "PendingInterrupt",
+    "RetryPolicy",
+    "RunEvent",
+    "Send",
+    "ThreadNotFound",
+    "ThreadState",
+    "append",
+    "default_checkpoint_path",
+    "emit",
+    "interrupt",
+    "merge_dicts",
+]

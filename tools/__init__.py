@@ -5,6 +5,7 @@ retry) -> hooks after / on error -> audit. `Tool` objects cannot be called direc
 """
 
 from phalanx.tools.audit import AuditLog, AuditRecord, iter_audit_log, read_audit_log
+from phalanx.tools.builtins import BUILTIN_NAMES, Workspace, sandbox_tools
 from phalanx.tools.errors import (
     ApprovalUnavailable,
     ToolArgumentError,
@@ -37,6 +38,9 @@ from phalanx.tools.types import (
 )
 
 __all__ = [
+    "BUILTIN_NAMES",
+    "Workspace",
+    "sandbox_tools",
     "ApprovalUnavailable",
     "Approver",
     "AuditLog",

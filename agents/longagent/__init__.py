@@ -5,6 +5,7 @@ about a document far longer than any member's context; `run_niah` evaluates a te
 on needle-in-a-haystack tests. Algorithm: methods.md Part A (LongAgent).
 """
 
+from phalanx.agents.longagent import reader as _reader  # noqa: F401  (registers scripted:longagent-reader)
 from phalanx.agents.longagent.chunking import (
     Chunk,
     HFTokenizer,

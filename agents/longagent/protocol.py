@@ -54,10 +54,24 @@ class MemberReply(BaseModel):
     _coerce = field_validator("content", mode="before")(_as_text)
 
 
+class FinalLeaderReply(LeaderReply):
+    """The leader's reply to the last-round prompt: it must be an answer."""
+
+    type: Literal["answer"]
+
+
 _SHAPES = {
+    FinalLeaderReply: '{"type": "answer", "content": "..."}',
     LeaderReply: '{"type": "instruction" | "answer", "content": "..."}',
     MemberReply: '{"type": "response", "content": "..."}',
 }
+
+
+def _shape(schema: type[BaseModel]) -> str:
+    for base in schema.__mro__:
+        if base in _SHAPES:
+            return _SHAPES[base]
+    return f"a JSON object matching {schema.__name__}"
 
 
 @cache
@@ -113,7 +127,7 @@ def parse_reply(text: str | None, schema: type[T]) -> T:
         ValueError: no candidate validates; the message says what was expected.
     """
     if not text or not text.strip():
-        raise ValueError(f"empty reply; expected {_SHAPES[schema]}")
+        raise ValueError(f"empty reply; expected {_shape(schema)}")
     last_error = "no JSON object found"
     for cand in _json_candidates(text):
         try:
@@ -131,7 +145,7 @@ def parse_reply(text: str | None, schema: type[T]) -> T:
             return schema.model_validate(data)
         except ValidationError as exc:
             last_error = f"wrong shape ({exc.errors()[0]['msg']})"
-    raise ValueError(f"{last_error}; expected {_SHAPES[schema]}")
+    raise ValueError(f"{last_error}; expected {_shape(schema)}")
 
 
 class Exchange(BaseModel):
@@ -173,6 +187,6 @@ async def ask_json(
             error = str(exc)
         convo += [
             Message.assistant(text),
-            Message.user(render("reask", version, error=error, shape=_SHAPES[schema])),
+            Message.user(render("reask", version, error=error, shape=_shape(schema))),
         ]
     return Exchange(reply=None, raw=raw, error=error)

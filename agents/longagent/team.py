@@ -32,6 +32,7 @@ from phalanx.agents.longagent.communication import conflict_graph, is_not_found,
 from phalanx.agents.longagent.protocol import (
     DOCUMENT_PLACEHOLDER,
     PROMPT_VERSION,
+    FinalLeaderReply,
     LeaderReply,
     MemberReply,
     ask_json,
@@ -46,12 +47,6 @@ class LongAgentRunError(RuntimeError):
     def __init__(self, message: str, thread_id: str) -> None:
         super().__init__(message)
         self.thread_id = thread_id
-
-
-class FinalLeaderReply(LeaderReply):
-    """The leader's reply to the last-round prompt: it must be an answer."""
-
-    type: Literal["answer"]
 
 
 def _merge_dicts(a: dict, b: dict) -> dict:

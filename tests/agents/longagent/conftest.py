@@ -59,7 +59,7 @@ def needle_document(n_chunks: int = 32, chunk_words: int = 50, needle_at: int = 
         if i == needle_at:
             body = NEEDLE + " " + filler(chunk_words - 11, i)  # NEEDLE is 10 tokens, '.' is 1
         elif i in decoys:
-            body = "There are " + DECOY + " " + filler(chunk_words - 7, i)
+            body = f"There are {DECOY} d{i} " + filler(chunk_words - 8, i)
         else:
             body = filler(chunk_words - 1, i)
         parts.append(body)
@@ -69,3 +69,20 @@ def needle_document(n_chunks: int = 32, chunk_words: int = 50, needle_at: int = 
 @pytest.fixture
 def scripted_team_models():
     return ScriptedModel(majority_leader, name="leader"), ScriptedModel(needle_member, name="member")
+
+
+class Kit:
+    """Helpers shared by the LongAgent tests (test modules cannot import conftest)."""
+
+    NEEDLE = NEEDLE
+    DECOY = DECOY
+    document_of = staticmethod(document_of)
+    needle_member = staticmethod(needle_member)
+    majority_leader = staticmethod(majority_leader)
+    needle_document = staticmethod(needle_document)
+    filler = staticmethod(filler)
+
+
+@pytest.fixture
+def kit() -> type[Kit]:
+    return Kit

@@ -1,0 +1,63 @@
+"""Chunking: non-overlapping, complete, and sized in the members' tokens."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from phalanx.agents.longagent.chunking import (
+    HFTokenizer,
+    RegexTokenizer,
+    chunk_document,
+    default_chunk_tokens,
+    tokenizer_for,
+)
+
+text_st = st.text(alphabet=st.sampled_from(list("abc xyz.,!\n\t0123é€")), min_size=1, max_size=400).filter(
+    lambda s: s.strip()
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(doc=text_st, size=st.integers(1, 40))
+def test_chunks_partition_the_document(doc, size):
+    tok = RegexTokenizer()
+    chunks = chunk_document(doc, size, tok)
+    assert "".join(c.text for c in chunks) == doc
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+    for prev, nxt in zip(chunks, chunks[1:], strict=False):
+        assert prev.end == nxt.start  # no overlap, no gap
+    total = tok.count(doc)
+    assert sum(c.n_tokens for c in chunks) == total
+    assert len(chunks) == max(1, -(-total // size))
+    for c in chunks[:-1]:
+        assert c.n_tokens == size == tok.count(c.text)
+    assert 0 < chunks[-1].n_tokens <= size or total == 0
+
+
+def test_hf_tokenizer_chunks(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = HFTokenizer(AutoTokenizer.from_pretrained(tiny_model_dir))
+    doc = "Alice is the mother of Bob. Ünïcode “quotes” — and numbers 12345. " * 40
+    chunks = chunk_document(doc, 64, tok)
+    assert "".join(c.text for c in chunks) == doc and len(chunks) > 3
+    assert all(c.n_tokens == 64 for c in chunks[:-1])
+    # Re-tokenising a chunk gives about chunk_tokens tokens (merges can differ at the cut).
+    assert all(abs(tok.count(c.text) - 64) <= 3 for c in chunks[:-1])
+
+
+def test_default_size_leaves_room_for_instructions():
+    class Ctx:
+        context_length = 4096
+
+    assert default_chunk_tokens(Ctx()) == 4096 - 768
+    assert default_chunk_tokens(object()) == 1500
+    assert isinstance(tokenizer_for(object()), RegexTokenizer)
+
+
+@pytest.mark.parametrize("doc, size, msg", [("text", 0, "chunk_tokens"), ("   ", 5, "empty")])
+def test_bad_input(doc, size, msg):
+    with pytest.raises(ValueError, match=msg):
+        chunk_document(doc, size)

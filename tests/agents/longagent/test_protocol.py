@@ -1,0 +1,65 @@
+"""Leader/member JSON protocol: parsing, validation and bounded re-asks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from phalanx.agents.longagent.protocol import (
+    FinalLeaderReply,
+    LeaderReply,
+    MemberReply,
+    ask_json,
+    parse_reply,
+    render,
+)
+from phalanx.models import Message
+from phalanx.models.scripted import ScriptedModel
+
+
+@pytest.mark.parametrize(
+    "text, kind, content",
+    [
+        ('{"type": "instruction", "content": "find the code"}', "instruction", "find the code"),
+        ('Sure!\n```json\n{"type": "answer", "content": 42}\n```', "answer", "42"),
+        ('noise {"x": "}"} then {"type": "Final Answer", "content": ["a", "b"]}', "answer", '["a", "b"]'),
+    ],
+)
+def test_parse_leader_reply(text, kind, content):
+    reply = parse_reply(text, LeaderReply)
+    assert (reply.type, reply.content) == (kind, content)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "no json here", '{"type": "response", "content": "x"}', '{"type": "answer"}']
+)
+def test_invalid_leader_reply_names_the_expected_shape(text):
+    with pytest.raises(ValueError, match=r'"type": "instruction" \| "answer"'):
+        parse_reply(text, LeaderReply)
+
+
+def test_final_reply_must_be_an_answer():
+    with pytest.raises(ValueError, match='"type": "answer"'):
+        parse_reply('{"type": "instruction", "content": "more"}', FinalLeaderReply)
+
+
+async def test_reask_recovers_and_is_bounded():
+    replies = iter(["garbage", "still {not json", json.dumps({"type": "response", "content": "ok"})])
+    model = ScriptedModel(lambda m, t: next(replies))
+    ex = await ask_json(model, [Message.user("hi")], MemberReply, max_reasks=2)
+    assert ex.ok and ex.reply == {"type": "response", "content": "ok"} and len(ex.raw) == 3
+    # The re-ask shows the model its bad reply and what was wrong.
+    assert model.calls[1][-2].content == "garbage" and "not valid" in model.calls[1][-1].content
+
+    always_bad = ScriptedModel(lambda m, t: "nope")
+    ex = await ask_json(always_bad, [Message.user("hi")], MemberReply, max_reasks=1)
+    assert not ex.ok and ex.reply is None and len(always_bad.calls) == 2
+    assert "expected" in ex.error
+
+
+def test_templates_are_versioned_package_data():
+    text = render("leader_system", num_members=7)
+    assert "7 members" in text and '"type": "instruction"' in text
+    with pytest.raises(ValueError, match="unknown LongAgent prompt version"):
+        render("leader_system", version="v999", num_members=1)

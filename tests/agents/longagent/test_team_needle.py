@@ -1,0 +1,124 @@
+"""The team finds a needle that 1 of 32 members sees, while 3 members hallucinate."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import networkx as nx
+import pytest
+
+from phalanx.agents.longagent import LongAgentTeam
+from phalanx.models.scripted import ScriptedModel
+
+QUESTION = "What is the secret code of the harbour vault?"
+
+
+def distinct_hallucinations(kit):
+    """Like `needle_member`, but the decoy chunks hallucinate three different codes."""
+
+    def member(messages, tools=None):
+        reply = json.loads(kit.needle_member(messages))
+        if reply["content"] == "1234":
+            doc = kit.document_of(messages)
+            decoy = int(re.search(r"\bd(\d+)\b", doc).group(1))
+            reply["content"] = {3: "1234", 9: "5555", 26: "9090"}[decoy]
+        return json.dumps(reply)
+
+    return member
+
+
+@pytest.mark.parametrize("distinct", [False, True], ids=["same-hallucination", "distinct-hallucinations"])
+async def test_communication_recovers_needle_and_plain_team_is_misled(kit, distinct):
+    member_fn = distinct_hallucinations(kit) if distinct else kit.needle_member
+    doc = kit.needle_document(n_chunks=32, chunk_words=50, needle_at=17, decoys=(3, 9, 26))
+    answers = {}
+    for communication in (True, False):
+        member = ScriptedModel(member_fn, name="member")
+        team = LongAgentTeam(
+            ScriptedModel(kit.majority_leader), member, chunk_tokens=50, communication=communication
+        )
+        result = await team.arun(doc, QUESTION)
+        assert result.num_members == 32
+        assert result.status == "answered"
+        answers[communication] = result.answer
+        # Exactly one member's chunk held the needle and three held the decoy.
+        round1 = [e for e in result.events if e["kind"] == "member_response" and e["round"] == 1]
+        assert sorted(e["member"] for e in round1) == list(range(32))
+        assert [e["member"] for e in round1 if e["content"] == "4711"] == [17]
+    assert answers[True] == "4711"
+    assert answers[False] != "4711"
+    assert answers[False] in {"1234", "5555", "9090"}
+
+
+async def test_merger_decisions_are_recorded_and_form_the_conflict_graph(kit):
+    doc = kit.needle_document(decoys=(3, 9, 26))
+    member = ScriptedModel(distinct_hallucinations(kit), name="member")
+    result = await LongAgentTeam(ScriptedModel(kit.majority_leader), member, chunk_tokens=50).arun(
+        doc, QUESTION
+    )
+    mergers = [e for e in result.events if e["kind"] == "merger"]
+    assert mergers, "conflicting answers must trigger at least one merger"
+    # Every merger call read two chunks; the one that saw chunk 17 answered the truth.
+    merger_calls = [
+        c for c in member.calls if kit.DECOY in (c[-1].content or "") and "4711" in (c[-1].content or "")
+    ]
+    assert merger_calls
+    g = result.conflict_graph()
+    assert isinstance(g, nx.DiGraph)
+    survivors = [n for n, d in g.nodes(data=True) if d.get("kind") == "cluster" and not d["dropped"]]
+    assert [g.nodes[n]["answer"] for n in survivors] == ["4711"]
+    dropped = {
+        g.nodes[n]["answer"] for n, d in g.nodes(data=True) if d.get("kind") == "cluster" and d["dropped"]
+    }
+    assert dropped and "4711" not in dropped
+    # Each dropped cluster has a merger edge saying who dropped it.
+    for n, d in g.nodes(data=True):
+        if d.get("kind") == "cluster" and d["dropped"]:
+            assert any(g.edges[p, n]["kind"] == "dropped" for p in g.predecessors(n))
+    assert ("member:17", "r1/cluster:" + str(survivors[0].split(":")[-1])) in g.edges or any(
+        g.nodes[c]["answer"] == "4711" for c in g.successors("member:17")
+    )
+    report = result.report()
+    json.dumps(report)  # JSON-ready
+    assert report["mergers"] and report["conflict_graph"]["nodes"]
+
+
+async def test_members_see_last_round_and_older_chunks_become_placeholders(kit):
+    """Round 2 prompts carry last round's aggregated answers; round 1's chunk copy is omitted."""
+    from phalanx.agents.longagent.protocol import DOCUMENT_PLACEHOLDER
+
+    turns = {"n": 0}
+
+    def two_round_leader(messages, tools=None):
+        turns["n"] += 1
+        if turns["n"] < 3:
+            return json.dumps({"type": "instruction", "content": f"instruction {turns['n']}"})
+        return json.dumps({"type": "answer", "content": "done"})
+
+    member = ScriptedModel(kit.needle_member)
+    doc = kit.needle_document(n_chunks=4, needle_at=2, decoys=())
+    result = await LongAgentTeam(ScriptedModel(two_round_leader), member, chunk_tokens=50).arun(doc, QUESTION)
+    assert result.rounds == 2 and result.answer == "done"
+    round2 = [c for c in member.calls if len(c) > 2]
+    assert len(round2) == 4
+    for convo in round2:
+        first_turn, last_turn = convo[1].content, convo[-1].content
+        assert (
+            DOCUMENT_PLACEHOLDER in first_turn and "w" not in first_turn.split("# Document")[1].split("#")[0]
+        )
+        assert "# Member Response Last Round\n- 4711" in last_turn
+        assert "instruction 2" in last_turn
+
+
+async def test_last_round_forces_an_answer(kit):
+    def stubborn(messages, tools=None):
+        if "last round" in (messages[-1].content or ""):
+            return json.dumps({"type": "answer", "content": "forced"})
+        return json.dumps({"type": "instruction", "content": "keep looking"})
+
+    doc = kit.needle_document(n_chunks=3, needle_at=1, decoys=())
+    result = await LongAgentTeam(
+        ScriptedModel(stubborn), ScriptedModel(kit.needle_member), chunk_tokens=50, max_rounds=2
+    ).arun(doc, QUESTION)
+    assert (result.status, result.answer, result.rounds) == ("forced_answer", "forced", 2)

@@ -1,10 +1,150 @@
-"""CLI commands: apps (not written yet)."""
+"""CLI commands: `phalanx apps verify` and `phalanx apps eval` (StepCoder executor on APPS+)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from pathlib import Path
+
 import typer
+
+apps_app = typer.Typer(
+    help="APPS+ (StepCoder): verify the dataset, evaluate code models.", no_args_is_help=True
+)
+
+_DATA_HELP = "APPS+ .jsonl/.json file or an APPS folder (default: the shared 300-problem sample)"
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+@apps_app.command("verify")
+def verify(
+    data: Path | None = typer.Argument(None, help=_DATA_HELP),
+    out: Path | None = typer.Option(
+        None, "--out", help="write summary.json, results.jsonl (resumable), report.html"
+    ),
+    sandbox: str = typer.Option("docker", "--sandbox", help="docker (isolated) or local (development only)"),
+    image: str = typer.Option("scientific", "--image", help="sandbox image recipe name"),
+    workers: int = typer.Option(4, "--workers", min=1, help="concurrent executions / warm containers"),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="only the first N problems"),
+    case_timeout: float = typer.Option(4.0, "--case-timeout", help="seconds per test case"),
+    as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+) -> None:
+    """Run every canonical solution against its own tests; report the problems that fail."""
+    from phalanx.agents.stepcoder import ExecutorConfig, StepCoderError, verify_apps
+    from phalanx.sandbox import SandboxError
+
+    try:
+        summary = asyncio.run(
+            verify_apps(
+                data,
+                backend=sandbox,
+                image=image,
+                workers=workers,
+                out_dir=out,
+                limit=limit,
+                config=ExecutorConfig(case_timeout_s=case_timeout),
+                progress=not as_json,
+            )
+        )
+    except (StepCoderError, SandboxError) as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        typer.echo(json.dumps(summary.model_dump(mode="json"), indent=2))
+    else:
+        _render_summary(summary)
+        if out is not None:
+            typer.echo(f"wrote {out / 'summary.json'}, {out / 'results.jsonl'}, {out / 'report.html'}")
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def _render_summary(summary) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"APPS verification: {summary.problems} problems, {summary.cases} test cases")
+    for col in ("difficulty", "problems", "passed", "failed"):
+        table.add_column(col, justify="left" if col == "difficulty" else "right")
+    for level, d in summary.by_difficulty.items():
+        table.add_row(level, str(d.problems), str(d.passed), str(d.problems - d.passed))
+    table.add_row("[bold]total", str(summary.problems), str(summary.passed), str(summary.failed))
+    console.print(table)
+    for f in summary.failures:
+        where = f"case {f.case}" if f.case is not None else "harness"
+        console.print(f"[red]FAIL[/] {f.problem_id} ({f.difficulty}) {where}: {f.outcome} — {f.detail}")
+        if f.stderr_tail:
+            console.print("    " + f.stderr_tail.strip().splitlines()[-1], style="dim", markup=False)
+
+
+@apps_app.command("eval")
+def evaluate(
+    model: str = typer.Option(..., "--model", help="model spec, e.g. hf:PATH, openai:NAME, scripted:FILE"),
+    data: Path | None = typer.Argument(None, help=_DATA_HELP),
+    n: int = typer.Option(1, "--n", min=1, help="samples per problem"),
+    k: str = typer.Option("1", "--k", help="comma-separated k values for pass@k (each <= n)"),
+    temperature: float = typer.Option(0.8, "--temperature", help="sampling temperature (n > 1 needs > 0)"),
+    max_tokens: int = typer.Option(1024, "--max-tokens", help="longest completion"),
+    out: Path | None = typer.Option(
+        None, "--out", help="write samples + results.jsonl (resumable) and summary.json"
+    ),
+    sandbox: str = typer.Option("docker", "--sandbox", help="docker (isolated) or local (development only)"),
+    image: str = typer.Option("scientific", "--image", help="sandbox image recipe name"),
+    workers: int = typer.Option(4, "--workers", min=1, help="concurrent executions / warm containers"),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="only the first N problems"),
+    as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+) -> None:
+    """Generate N samples per problem with a model, execute them, report pass@k per difficulty."""
+    from phalanx.agents.stepcoder import StepCoderError, evaluate_model
+    from phalanx.models import ModelSpecError, ModelUnavailable
+    from phalanx.sandbox import SandboxError
+
+    try:
+        ks = [int(x) for x in k.split(",") if x.strip()]
+    except ValueError:
+        _fail(f"--k must be comma-separated integers, got {k!r}")
+        return
+    try:
+        summary = asyncio.run(
+            evaluate_model(
+                model,
+                data,
+                n=n,
+                ks=ks,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                backend=sandbox,
+                image=image,
+                workers=workers,
+                out_dir=out,
+                limit=limit,
+                progress=not as_json,
+            )
+        )
+    except (StepCoderError, SandboxError, ModelSpecError, ModelUnavailable, ValueError) as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        typer.echo(json.dumps(summary.model_dump(mode="json"), indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"pass@k of {model} ({summary.problems} problems, n={n})")
+    table.add_column("difficulty")
+    table.add_column("problems", justify="right")
+    for kk in summary.ks:
+        table.add_column(f"pass@{kk}", justify="right")
+    for level, row in [*summary.by_difficulty.items(), ("all", summary.overall)]:
+        table.add_row(level, str(row.problems), *[f"{100 * row.pass_at[str(kk)]:.1f}%" for kk in summary.ks])
+    Console().print(table)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
-    return None
+    app.add_typer(apps_app, name="apps")

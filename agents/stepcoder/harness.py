@@ -1,0 +1,374 @@
+"""The in-sandbox test harness of the StepCoder executor (stdlib only, Python >= 3.8).
+
+This file's *source* is sent into the sandbox and run there with the sandbox's
+python3; it never runs on the host unless the caller chose the local backend
+explicitly. Protocol:
+
+* argv[1] (default `stepcoder_spec.json`): the JSON spec in the work dir, deleted
+  as soon as it is read so the candidate cannot read expected outputs from disk.
+* stdout: one line `<marker><json report>` at the end.
+
+The candidate is compiled once; each test case runs in a forked child (its own
+process group, so killpg also kills processes the candidate started) with rlimits, a
+wall-clock limit enforced by the parent, and capped output capture. Forking a
+warm interpreter per case is what makes this faster than the papers' fresh
+`python3` per case (methods.md Part C §1).
+"""
+
+import json
+import os
+import resource
+import select
+import signal
+import sys
+import time
+import traceback
+
+CANDIDATE = "<candidate>"
+"""Filename the candidate is compiled under (coverage and tracebacks refer to it)."""
+SPEC_FILE = "stepcoder_spec.json"
+"""Default name of the spec file in the work dir."""
+
+# The import prelude of StepCoder-family executors (methods.md Part C §1): programs in
+# APPS+ use List, deque, math, ... without importing them. `math`'s star-import would
+# shadow the built-in three-argument pow(), so pow is removed from the namespace again.
+PRELUDE = """
+import sys, os, io, re, math, cmath, heapq, bisect, itertools, collections, functools, operator
+import string, random, copy, fractions, decimal, statistics, array, time, datetime, json, queue
+from typing import *
+from collections import *
+from itertools import *
+from functools import *
+from heapq import *
+from bisect import *
+from math import *
+from fractions import Fraction
+from decimal import Decimal
+"""
+
+
+def build_namespace(source):
+    ns = {"__name__": "__main__", "__builtins__": __builtins__}
+    exec(compile(PRELUDE, "<prelude>", "exec"), ns)
+    for shadow in ("pow",):
+        ns.pop(shadow, None)
+    if "numpy" in source or "np." in source:
+        try:
+            exec("import numpy\nimport numpy as np", ns)
+        except ImportError:
+            pass
+    return ns
+
+
+def literal(value):
+    import ast
+
+    if isinstance(value, str):
+        try:
+            return ast.literal_eval(value)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return value
+    return value
+
+
+def normalise(x):
+    if isinstance(x, tuple):
+        return [normalise(v) for v in x]
+    if isinstance(x, list):
+        return [normalise(v) for v in x]
+    if isinstance(x, dict):
+        return {k: normalise(v) for k, v in x.items()}
+    return x
+
+
+def equal(a, b):
+    a, b = normalise(a), normalise(b)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a == b and type(a) is type(b)
+    if isinstance(a, float) or isinstance(b, float):
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+            return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
+        return False
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b, strict=False))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(equal(a[k], b[k]) for k in a)
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+def clip(text, n=300):
+    return text if len(text) <= n else text[:n] + "..."
+
+
+def lines_of(text):
+    # APPS+/StepCoder compare stdout line by line after strip() of each line.
+    return [line.strip() for line in text.strip().split("\n")]
+
+
+def first_difference(got, want):
+    g, w = lines_of(got), lines_of(want)
+    for i in range(max(len(g), len(w))):
+        a = g[i] if i < len(g) else "<missing>"
+        b = w[i] if i < len(w) else "<missing>"
+        if a != b:
+            return f"line {i + 1}: got {clip(a, 80)!r}, expected {clip(b, 80)!r}"
+    return ""
+
+
+def make_tracer(lines):
+    def local(frame, event, arg):
+        if event == "line":
+            lines.add(frame.f_lineno)
+        return local
+
+    def glob(frame, event, arg):
+        if frame.f_code.co_filename == CANDIDATE:
+            if frame.f_lineno > 0:
+                lines.add(frame.f_lineno)
+            return local
+        return None
+
+    return glob
+
+
+def child(spec, code, ns, case, stdin_path, res_w):
+    """Runs in the forked child; never returns."""
+    import io
+    import threading
+
+    status = {"status": "ok"}
+    covered = set()
+    try:
+        fd = os.open(stdin_path, os.O_RDONLY)
+        os.dup2(fd, 0)
+        os.close(fd)
+        sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)))
+        sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False), 1 << 16))
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True)
+        mem = spec["memory_mb"] << 20
+        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+        cpu = int(spec["case_timeout_s"]) + 2
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        tracer = make_tracer(covered) if spec.get("coverage") else None
+        if tracer:
+            threading.settrace(tracer)
+            sys.settrace(tracer)
+        fn = spec.get("fn_name")
+        try:
+            exec(code, ns)
+            if spec["io_mode"] == "call":
+                target = ns.get(fn)
+                if "Solution" in ns and isinstance(ns["Solution"], type) and hasattr(ns["Solution"], fn):
+                    target = getattr(ns["Solution"](), fn)
+                if not callable(target):
+                    raise NameError(f"the program defines no function {fn!r} to call")
+                lit = spec.get("args_are_literals", True)
+                args = [literal(a) if lit else a for a in case["input"]]
+                got = target(*args)
+                want = case["output"]
+                if lit:
+                    want = literal(want[0]) if isinstance(want, list) and len(want) == 1 else literal(want)
+                    ok = equal(got, want)
+                else:
+                    ok = equal(got, want) or (
+                        isinstance(want, list) and len(want) == 1 and equal(got, want[0])
+                    )
+                if not ok:
+                    status = {
+                        "status": "wrong_answer",
+                        "detail": f"returned {clip(repr(got), 160)}, expected {clip(repr(want), 160)}",
+                    }
+            elif fn and callable(ns.get(fn)):
+                # APPS+ wraps stdin programs in a zero-argument function; a plain script
+                # (original APPS, or a model that wrote one) already ran during exec().
+                ns[fn]()
+        except SystemExit as exc:
+            if spec["io_mode"] == "call" or exc.code not in (None, 0):
+                status = {"status": "runtime_error", "detail": f"SystemExit({exc.code!r})"}
+        finally:
+            if tracer:
+                sys.settrace(None)
+                threading.settrace(None)
+    except MemoryError:
+        status = {"status": "memory_limit", "detail": "MemoryError"}
+    except RecursionError as exc:
+        traceback.print_exc()
+        status = {"status": "runtime_error", "detail": f"RecursionError: {clip(str(exc), 120)}"}
+    except BaseException as exc:
+        try:
+            traceback.print_exc()
+        except BaseException:
+            pass
+        status = {"status": "runtime_error", "detail": clip(f"{type(exc).__name__}: {exc}", 200)}
+    try:
+        sys.stdout.flush()
+    except BaseException:
+        pass
+    try:
+        status["coverage"] = sorted(covered)
+        data = json.dumps(status).encode()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(res_w, view[:65536]) :]
+    except BaseException:
+        pass
+    os._exit(0)
+
+
+def run_case(spec, code, ns, index, case, workdir):
+    stdin_path = os.path.join(workdir, f"stdin-{index}.txt")
+    with open(stdin_path, "w", encoding="utf-8") as fh:
+        fh.write(case["input"] if spec["io_mode"] == "stdin" else "")
+    pipes = [os.pipe() for _ in range(3)]  # stdout, stderr, result
+    sys.stdout.flush()
+    sys.stderr.flush()
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            # Own process group (set on both sides of fork, the classic race-free way),
+            # so killpg reaches everything the candidate spawned.
+            try:
+                os.setpgid(0, 0)
+            except OSError:
+                pass
+            os.dup2(pipes[0][1], 1)
+            os.dup2(pipes[1][1], 2)
+            for r, w in pipes:
+                os.close(r)
+                if w != pipes[2][1]:
+                    os.close(w)
+            child(spec, code, ns, case, stdin_path, pipes[2][1])
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(70)
+    try:
+        os.setpgid(pid, pid)
+    except OSError:
+        pass
+    for _, w in pipes:
+        os.close(w)
+    fds = {pipes[0][0]: bytearray(), pipes[1][0]: bytearray(), pipes[2][0]: bytearray()}
+    out_fd, err_fd = pipes[0][0], pipes[1][0]
+    want_len = len(case["output"]) if isinstance(case["output"], str) else 0
+    out_cap = max(4 * want_len, spec["max_output_bytes"])
+    open_fds = set(fds)
+    timed_out = output_exceeded = False
+    exited = None
+    deadline = start + spec["case_timeout_s"]
+    while open_fds:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            timed_out = True
+            break
+        ready, _, _ = select.select(list(open_fds), [], [], min(remaining, 0.25))
+        if not ready:
+            # The child may have exited while a grandchild still holds the pipes open.
+            done, st = os.waitpid(pid, os.WNOHANG)
+            if done:
+                exited = st
+                break
+            continue
+        for fd in ready:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                open_fds.discard(fd)
+                continue
+            buf = fds[fd]
+            buf += chunk
+            if fd == err_fd and len(buf) > 1 << 16:
+                del buf[: len(buf) - (1 << 15)]
+            if fd == out_fd and len(buf) > out_cap:
+                output_exceeded = True
+        if output_exceeded:
+            break
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    if exited is None:
+        _, exited = os.waitpid(pid, 0)
+    wall = time.monotonic() - start
+    for fd in fds:
+        os.close(fd)
+    try:
+        os.unlink(stdin_path)
+    except OSError:
+        pass
+    stdout = bytes(fds[out_fd]).decode("utf-8", "replace")
+    stderr = bytes(fds[err_fd]).decode("utf-8", "replace")
+    tail = "\n".join(stderr.rstrip().split("\n")[-6:])
+    try:
+        report = json.loads(bytes(fds[pipes[2][0]]).decode() or "null")
+    except ValueError:
+        report = None
+    res = {"index": index, "wall_s": round(wall, 4), "stderr_tail": clip(tail, 1200), "coverage": []}
+    if report:
+        res["coverage"] = report.get("coverage", [])
+    if timed_out:
+        res.update(outcome="timeout", detail="no result within {:.1f}s".format(spec["case_timeout_s"]))
+    elif output_exceeded:
+        res.update(outcome="wrong_answer", detail=f"output exceeded {out_cap} bytes")
+    elif report is None:
+        sig = os.WTERMSIG(exited) if os.WIFSIGNALED(exited) else None
+        if sig == signal.SIGXCPU:
+            res.update(outcome="timeout", detail="CPU time limit")
+        elif sig == signal.SIGKILL:
+            res.update(outcome="memory_limit", detail="killed (SIGKILL), most likely out of memory")
+        else:
+            what = f"signal {sig}" if sig else f"exit status {os.WEXITSTATUS(exited)}"
+            res.update(outcome="runtime_error", detail=f"process ended by {what}")
+    elif report["status"] == "ok":
+        if spec["io_mode"] == "call" or lines_of(stdout) == lines_of(case["output"]):
+            res.update(outcome="pass", detail="")
+        else:
+            res.update(outcome="wrong_answer", detail=first_difference(stdout, case["output"]))
+    else:
+        res.update(outcome=report["status"], detail=report.get("detail", ""))
+    return res
+
+
+def main():
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # BLAS threads do not survive fork()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    spec_path = sys.argv[1] if len(sys.argv) > 1 else SPEC_FILE
+    with open(spec_path, encoding="utf-8") as fh:
+        spec = json.load(fh)
+    os.unlink(spec_path)
+    marker = spec["marker"]
+    workdir = os.path.abspath(os.getcwd())
+    out = {"cases": [], "error": None}
+    try:
+        code = compile(spec["program"], CANDIDATE, "exec")
+    except (SyntaxError, ValueError) as exc:
+        detail = "{}: {} (line {})".format(
+            type(exc).__name__, getattr(exc, "msg", exc), getattr(exc, "lineno", "?")
+        )
+        out["cases"] = [
+            {
+                "index": i,
+                "outcome": "syntax_error",
+                "detail": detail,
+                "stderr_tail": "",
+                "wall_s": 0.0,
+                "coverage": [],
+            }
+            for i in range(len(spec["cases"]))
+        ]
+    else:
+        ns = build_namespace(spec["program"])
+        for i, case in enumerate(spec["cases"]):
+            res = run_case(spec, code, ns, i, case, workdir)
+            out["cases"].append(res)
+            if spec.get("stop_on_failure") and res["outcome"] != "pass":
+                break
+    sys.stdout.write("\n" + marker + json.dumps(out) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

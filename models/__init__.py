@@ -1,7 +1,13 @@
 """phalanx.models: chat-model backends behind one `ChatModel` protocol, and model methods."""
 
 from phalanx.models.base import ChatModel, load_model, register_backend, registered_backends
-from phalanx.models.errors import ModelError, ModelOutputError, ModelSpecError, ModelUnavailable
+from phalanx.models.errors import (
+    ModelError,
+    ModelOutputError,
+    ModelRequestError,
+    ModelSpecError,
+    ModelUnavailable,
+)
 from phalanx.models.types import ChatResponse, GenerationConfig, Message, ToolCall, Usage
 
 __all__ = [
@@ -11,6 +17,7 @@ __all__ = [
     "Message",
     "ModelError",
     "ModelOutputError",
+    "ModelRequestError",
     "ModelSpecError",
     "ModelUnavailable",
     "ToolCall",

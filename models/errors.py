@@ -15,3 +15,7 @@ class ModelUnavailable(ModelError):
 
 class ModelOutputError(ModelError):
     """A model produced output that cannot be parsed into what was asked for."""
+
+
+class ModelRequestError(ModelError):
+    """A backend rejected the request itself (bad arguments, unknown model name): retrying won't help."""

@@ -312,7 +312,11 @@ class Toolset:
                 result.error = (
                     f"hook {hook.hook_name} rewrote the arguments into invalid ones: {result.error}"
                 )
-                result.status, result.verdicts = "error", ctx.verdicts
+                result.status, result.verdicts, result.content = (
+                    "error",
+                    ctx.verdicts,
+                    f"Error: {result.error}",
+                )
                 raise _Stop(result) from exc
             ctx.args = dict(verdict.args or {})
         return validated

@@ -38,12 +38,9 @@ DEFAULT_SYSTEM_PROMPT = "You are a careful assistant. Use the tools when they he
 
 def _emitter() -> Callable[..., None]:
     try:
-        from phalanx.agents import emit  # type: ignore[attr-defined]
-    except ImportError:
-        try:
-            from phalanx.agents.graph.events import emit
-        except ImportError:  # runtime not installed: events are optional
-            return lambda kind, **data: None
+        from phalanx.agents.graph.events import emit
+    except ImportError:  # the runtime is optional for direct use: events are then dropped
+        return lambda kind, **data: None
     return emit
 
 

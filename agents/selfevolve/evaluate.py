@@ -1,0 +1,170 @@
+"""Evaluate models on the originals and on each evolved mode, with rule-based scoring.
+
+Sub-ability modes are asked as a two-option choice between the correct answer and the
+generated wrong option, with the position of the correct one drawn per instance from a
+seeded hash (methods.md Part B §2: "two-option multiple choice, random A/B position").
+Only evolved instances with status `pass` are evaluated, as in the official test runner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from phalanx.agents.selfevolve.graph import ORIGINALS_FILE, read_evolved
+from phalanx.agents.selfevolve.prompts import PromptLibrary
+from phalanx.agents.selfevolve.scoring import answer_kind, score_reply
+from phalanx.agents.selfevolve.types import ALL_MODES, Instance
+from phalanx.models import ChatModel, GenerationConfig, Message, load_model
+
+ORIGINAL = "original"
+
+
+class EvalItem(BaseModel):
+    """One question put to each model."""
+
+    id: str
+    mode: str
+    """`original` or an evolved mode."""
+    prompt: str
+    reference: str
+    """The reference answer (`A`/`B` for a choice)."""
+
+
+class ModeScore(BaseModel):
+    """Accuracy of one model on one mode."""
+
+    model: str
+    mode: str
+    n: int
+    correct: int
+    accuracy: float
+    delta: float | None = None
+    """Accuracy minus the model's accuracy on the originals (None for the originals row)."""
+
+
+class EvaluationResult(BaseModel):
+    """Per model x mode accuracy and the change from the original."""
+
+    data_dir: str
+    models: list[str]
+    modes: list[str]
+    scores: list[ModeScore] = Field(default_factory=list)
+
+    def score(self, model: str, mode: str) -> ModeScore | None:
+        return next((s for s in self.scores if s.model == model and s.mode == mode), None)
+
+
+def _choice_position(item_id: str, seed: int) -> int:
+    digest = hashlib.sha256(f"{seed}:{item_id}".encode()).digest()
+    return digest[0] % 2
+
+
+def build_items(
+    data_dir: str | Path, *, seed: int = 0, prompts: PromptLibrary | None = None
+) -> list[EvalItem]:
+    """The evaluation items of an evolve output folder: originals, then passing evolved instances."""
+    prompts = prompts or PromptLibrary()
+    data = Path(data_dir)
+    evolved = [r for r in read_evolved(data) if r.status == "pass"]
+    parents = {r.parent_id for r in read_evolved(data)}
+    originals_path = data / ORIGINALS_FILE
+    originals = []
+    if originals_path.is_file():
+        for line in originals_path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                inst = Instance.model_validate_json(line)
+                if inst.id in parents:
+                    originals.append(inst)
+    items = [
+        EvalItem(
+            id=o.id,
+            mode=ORIGINAL,
+            prompt=prompts.render(o.task, "evaluate", context=o.context, question=o.question, options=None),
+            reference=o.answer,
+        )
+        for o in originals
+    ]
+    for r in evolved:
+        options = None
+        reference = r.answer
+        if r.mode.is_sub_ability:
+            pos = _choice_position(r.id, seed)
+            options = [r.answer, r.option] if pos == 0 else [r.option, r.answer]
+            reference = "AB"[pos]
+        items.append(
+            EvalItem(
+                id=r.id,
+                mode=r.mode.value,
+                prompt=prompts.render(
+                    r.task, "evaluate", context=r.context, question=r.question, options=options
+                ),
+                reference=reference,
+            )
+        )
+    return items
+
+
+async def evaluate_models(
+    models: Sequence[str | ChatModel],
+    data_dir: str | Path,
+    *,
+    concurrency: int = 8,
+    seed: int = 0,
+    max_new_tokens: int = 256,
+    on_item: Callable[[], None] | None = None,
+) -> EvaluationResult:
+    """Ask every model every item of `data_dir` and score the replies.
+
+    Args:
+        models: Specs or models under evaluation.
+        data_dir: An evolve output folder (evolved.jsonl, originals.jsonl).
+        concurrency: Most model calls at once (per model).
+        seed: Seed of the A/B positions.
+        max_new_tokens: Token budget per reply.
+        on_item: Called after each scored reply (progress bars).
+    """
+    items = build_items(data_dir, seed=seed)
+    if not items:
+        raise ValueError(f"{data_dir}: nothing to evaluate (no originals and no passing evolved instances)")
+    config = GenerationConfig(max_new_tokens=max_new_tokens)
+    loaded = [load_model(m) for m in models]
+    modes = [ORIGINAL] + [m.value for m in ALL_MODES if any(i.mode == m.value for i in items)]
+    result = EvaluationResult(data_dir=str(data_dir), models=[m.name for m in loaded], modes=modes)
+    for model in loaded:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def ask(item: EvalItem, model: ChatModel = model, gate: asyncio.Semaphore = gate) -> bool:
+            async with gate:
+                response = await model.chat([Message.user(item.prompt)], config=config)
+            if on_item:
+                on_item()
+            kind = (
+                "choice"
+                if item.reference in ("A", "B") and item.mode != ORIGINAL
+                else answer_kind(item.reference)
+            )
+            return score_reply(response.message.content or "", item.reference, kind)
+
+        verdicts = await asyncio.gather(*(ask(i) for i in items))
+        base: float | None = None
+        for mode in modes:
+            hits = [v for i, v in zip(items, verdicts, strict=True) if i.mode == mode]
+            acc = sum(hits) / len(hits) if hits else 0.0
+            if mode == ORIGINAL:
+                base = acc
+            result.scores.append(
+                ModeScore(
+                    model=model.name,
+                    mode=mode,
+                    n=len(hits),
+                    correct=sum(hits),
+                    accuracy=round(acc, 4),
+                    delta=None if mode == ORIGINAL or base is None else round(acc - base, 4),
+                )
+            )
+    return result

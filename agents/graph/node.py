@@ -93,11 +93,21 @@ def wrap_node(name: str, fn: NodeFn, state_model: type[BaseModel], policy: NodeP
             raise NodeFailed(name, attempt_no, exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
+    simple = timeout_s is None and (retry is None or not retry.retry_on or retry.max_attempts == 1)
+
     async def node(state: Any) -> Any:
         if type(state) is dict:  # a `Send` payload arrives raw; give the node its typed state
             state = validate(state)
         sink = SINK.get()
         if sink is None:
+            if simple:  # the hot path: no policy, not streaming; one frame, no extra awaits
+                try:
+                    out = fn(state)
+                    return (await out) if isawaitable(out) else out
+                except (GraphBubbleUp, NodeFailed):
+                    raise
+                except Exception as exc:
+                    raise NodeFailed(name, 1, exc) from exc
             return await attempts(state, None)
         CURRENT_NODE.set(name)
         ns = NAMESPACE.get()

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 class RetryPolicy(BaseModel):
     """Retry a node on declared transient errors, with exponential backoff and jitter.
 
-    The wait before attempt k+1 is `min(initial_s * multiplier**(k-1), max_backoff_s)` plus a
-    uniform random jitter in `[0, jitter_s]`, so parallel branches hitting one flaky service
-    do not retry in lock-step.
+    The wait before attempt k+1 is `initial_s * multiplier**(k-1)` plus a uniform random
+    jitter in `[0, jitter_s]` (so parallel branches hitting one flaky service do not retry in
+    lock-step), capped at `max_backoff_s`.
     """
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)

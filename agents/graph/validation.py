@@ -75,12 +75,7 @@ def find_problems(spec: GraphSpec, step_limit: int | None) -> list[str]:
     for name in spec.nodes:
         if name not in reachable:
             problems.append(f"node {name!r} is unreachable from START (nothing leads to it)")
-    finishes = nx.ancestors(g, END)
-    for name in spec.nodes:
-        if name in reachable and name not in finishes:
-            problems.append(
-                f"node {name!r} is a dead end: no path from it to END; add an edge from it (or after it) to END"
-            )
+    problems += _dead_ends(g, reachable)
     if step_limit is None:
         for cycle in islice(nx.simple_cycles(g), 3):
             path = " -> ".join([*cycle, cycle[0]])
@@ -88,6 +83,33 @@ def find_problems(spec: GraphSpec, step_limit: int | None) -> list[str]:
                 f"cycle {path} has no step limit; pass compile(step_limit=N) to bound how many steps it may run"
             )
     return problems
+
+
+def _dead_ends(g: nx.DiGraph, reachable: set[str]) -> list[str]:
+    """Name only where a path gets stuck, not every node upstream of it.
+
+    Over the strongly connected components of the nodes that cannot reach END, report
+    those with no way out to another such component: a node without outgoing edges, or
+    a loop nobody leaves.
+    """
+    finishes = nx.ancestors(g, END)
+    stuck = [n for n in g if n not in (START, END) and n in reachable and n not in finishes]
+    if not stuck:
+        return []
+    sub = g.subgraph(stuck)
+    cond = nx.condensation(sub)
+    out: list[str] = []
+    for comp in cond.nodes:
+        if cond.out_degree(comp):
+            continue
+        members = sorted(cond.nodes[comp]["members"])
+        if len(members) == 1 and not g.has_edge(members[0], members[0]):
+            out.append(
+                f"node {members[0]!r} is a dead end: no path from it to END; add an edge from it (or after it) to END"
+            )
+        else:
+            out.append(f"nodes {', '.join(map(repr, members))} loop with no path to END; add an exit to END")
+    return out
 
 
 def longest_path_len(spec: GraphSpec) -> int:

@@ -1,0 +1,127 @@
+"""Per-node retries (declared transient errors only, exponential backoff) and timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pydantic import BaseModel
+
+from phalanx.agents import END, START, GraphBuilder, NodeFailed, NodePolicy, NodeTimeout, RetryPolicy
+
+
+class State(BaseModel):
+    value: int = 0
+
+
+def single(fn, policy: NodePolicy | None):
+    return (
+        GraphBuilder(State, name="one")
+        .add_node("flaky", fn, policy=policy)
+        .add_edge(START, "flaky")
+        .add_edge("flaky", END)
+        .compile(checkpointer=None)
+    )
+
+
+def fast_retry(**kw) -> NodePolicy:
+    opts = {"max_attempts": 4, "retry_on": (ConnectionError,), "initial_s": 0.01, "jitter_s": 0.0} | kw
+    return NodePolicy(retry=RetryPolicy(**opts))
+
+
+async def test_retries_declared_error_until_success_with_exponential_backoff() -> None:
+    calls: list[int] = []
+
+    async def flaky(state: State) -> dict:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionError("service down")
+        return {"value": len(calls)}
+
+    runtime = single(flaky, fast_retry(multiplier=3.0))
+    events = [ev async for ev in runtime.stream({})]
+    assert events[-1].data["state"].value == 3
+    retries = [e for e in events if e.kind == "error"]
+    assert [e.data["attempt"] for e in retries] == [1, 2]
+    assert all(e.data["will_retry"] for e in retries)
+    assert "ConnectionError: service down" in retries[0].data["error"]
+    backoffs = [e.data["backoff_s"] for e in retries]
+    assert backoffs == pytest.approx([0.01, 0.03])
+
+
+async def test_jitter_stays_within_bounds() -> None:
+    calls: list[int] = []
+
+    async def flaky(state: State) -> dict:
+        calls.append(1)
+        if len(calls) < 4:
+            raise ConnectionError("again")
+        return {}
+
+    runtime = single(flaky, fast_retry(jitter_s=0.02, multiplier=2.0))
+    retries = [e async for e in runtime.stream({}) if e.kind == "error"]
+    for k, event in enumerate(retries):
+        base = 0.01 * 2**k
+        assert base <= event.data["backoff_s"] <= base + 0.02
+
+
+async def test_undeclared_error_is_not_retried() -> None:
+    calls: list[int] = []
+
+    async def broken(state: State) -> dict:
+        calls.append(1)
+        raise ValueError("bad input")
+
+    with pytest.raises(NodeFailed) as info:
+        await single(broken, fast_retry()).run({})
+    assert calls == [1]
+    assert info.value.node == "flaky" and info.value.attempts == 1
+    assert isinstance(info.value.error, ValueError)
+
+
+async def test_exhausted_retries_name_node_attempts_and_last_error() -> None:
+    calls: list[int] = []
+
+    async def down(state: State) -> dict:
+        calls.append(1)
+        raise ConnectionError(f"refused #{len(calls)}")
+
+    with pytest.raises(NodeFailed) as info:
+        await single(down, fast_retry(max_attempts=3)).run({})
+    err = info.value
+    assert len(calls) == 3
+    assert (err.node, err.attempts) == ("flaky", 3)
+    assert str(err.error) == "refused #3" and err.__cause__ is err.error
+    assert "'flaky'" in str(err) and "3 attempts" in str(err) and "refused #3" in str(err)
+
+
+async def test_timeout_fails_the_node() -> None:
+    async def stuck(state: State) -> dict:
+        await asyncio.sleep(30)
+        return {}
+
+    with pytest.raises(NodeFailed) as info:
+        await asyncio.wait_for(single(stuck, NodePolicy(timeout_s=0.05)).run({}), 10)
+    assert isinstance(info.value.error, NodeTimeout)
+    assert "0.05s" in str(info.value)
+
+
+async def test_timeout_is_retried_when_declared() -> None:
+    calls: list[int] = []
+
+    async def slow_once(state: State) -> dict:
+        calls.append(1)
+        if len(calls) == 1:
+            await asyncio.sleep(30)
+        return {"value": 7}
+
+    policy = NodePolicy(
+        timeout_s=0.05, retry=RetryPolicy(retry_on=(TimeoutError,), initial_s=0.0, jitter_s=0.0)
+    )
+    out = await asyncio.wait_for(single(slow_once, policy).run({}), 10)
+    assert out.value == 7 and len(calls) == 2
+
+
+def test_retry_on_must_be_exception_types() -> None:
+    with pytest.raises(ValueError, match="exception classes"):
+        RetryPolicy(retry_on=("ConnectionError",))

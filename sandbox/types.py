@@ -74,6 +74,8 @@ class ExecResult(BaseModel):
     """The program hit the memory limit (MemoryError / allocation failure / OOM kill)."""
     limit_hit: bool = False
     """Any hard limit was hit (time, memory, processes, file size, output)."""
+    limits_hit: list[str] = Field(default_factory=list)
+    """Which limits were hit: `time`, `memory`, `output`, `processes`, `file_size`, `disk`, `files`, `sandbox`."""
     stdout_truncated: bool = False
     stderr_truncated: bool = False
     wall_s: float = 0.0

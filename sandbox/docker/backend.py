@@ -1,0 +1,171 @@
+"""`DockerSandbox`: the default backend, a warm pool of hardened containers each running the runner."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import threading
+import uuid
+import weakref
+from typing import Any
+
+from phalanx.sandbox.base import register_sandbox
+from phalanx.sandbox.docker.client import connect
+from phalanx.sandbox.docker.container import ContainerConfig, SandboxContainer, owner_labels
+from phalanx.sandbox.docker.image import resolve_image
+from phalanx.sandbox.docker.pool import WarmPool
+from phalanx.sandbox.errors import SandboxConfigError
+from phalanx.sandbox.gc import reap_orphans
+from phalanx.sandbox.types import ExecRequest, ExecResult
+
+_OPEN: weakref.WeakSet[DockerSandbox] = weakref.WeakSet()
+_REAPED_AT_START = threading.Event()
+
+
+@register_sandbox("docker")
+class DockerSandbox:
+    """Runs each program in a fresh forked process inside a warm, network-less container.
+
+    Args:
+        image: recipe name (`default`, `scientific`) or any local image with python3 >= 3.8.
+        pool_size: containers kept warm (executions run concurrently up to this many).
+        max_uses: executions per container before it is replaced (any limit hit replaces it at once).
+        memory_mb: cgroup memory limit per container (per-execution limits come with each request).
+        cpus: CPU share per container.
+        pids_limit: cgroup process limit per container.
+        work_size_mb: size of the tmpfs work dir.
+        tmp_size_mb: size of /tmp and /dev/shm.
+        runtime: OCI runtime passed to docker, e.g. `runsc` for gVisor.
+        acquire_timeout_s: longest wait for a free container before `SandboxUnavailable`.
+        max_waiters: callers allowed to wait at once (more are refused at once).
+        docker_host: daemon address; default from DOCKER_HOST.
+        reap_orphans: remove containers left by crashed phalanx processes when the pool starts.
+
+    Raises:
+        SandboxUnavailable: no daemon, or the recipe image is not built yet.
+        SandboxConfigError: bad option or unknown image.
+    """
+
+    name = "docker"
+
+    def __init__(
+        self,
+        image: str = "default",
+        *,
+        pool_size: int = 2,
+        max_uses: int = 200,
+        memory_mb: int = 1024,
+        cpus: float = 1.0,
+        pids_limit: int = 256,
+        work_size_mb: int = 64,
+        tmp_size_mb: int = 16,
+        runtime: str | None = None,
+        acquire_timeout_s: float = 120.0,
+        max_waiters: int = 1024,
+        docker_host: str | None = None,
+        reap_orphans: bool = True,
+    ) -> None:
+        _check_range("pool_size", pool_size, 1, 256)
+        _check_range("max_uses", max_uses, 1, 1_000_000)
+        _check_range("memory_mb", memory_mb, 64, 1 << 20)
+        _check_range("cpus", cpus, 0.01, 1024)
+        _check_range("pids_limit", pids_limit, 8, 1 << 20)
+        _check_range("work_size_mb", work_size_mb, 1, 1 << 20)
+        _check_range("tmp_size_mb", tmp_size_mb, 1, 1 << 20)
+        _check_range("acquire_timeout_s", acquire_timeout_s, 0.001, 86_400)
+        _check_range("max_waiters", max_waiters, 0, 1 << 20)
+        self.image = image
+        self._client = connect(docker_host, pool_connections=pool_size + 8)
+        self.image_ref = resolve_image(self._client, image)
+        self.pool_id = uuid.uuid4().hex[:12]
+        self.config = ContainerConfig(
+            image_ref=self.image_ref,
+            image_name=image,
+            memory_mb=memory_mb,
+            cpus=cpus,
+            pids_limit=pids_limit,
+            work_size_mb=work_size_mb,
+            tmp_size_mb=tmp_size_mb,
+            runtime=runtime,
+            labels=owner_labels(self.pool_id),
+        )
+        self._reap = reap_orphans
+        self.pool: WarmPool[SandboxContainer] = WarmPool(
+            self._new_container,
+            size=pool_size,
+            max_uses=max_uses,
+            acquire_timeout_s=acquire_timeout_s,
+            max_waiters=max_waiters,
+        )
+        _OPEN.add(self)
+
+    def _new_container(self) -> SandboxContainer:
+        if self._reap and not _REAPED_AT_START.is_set():
+            _REAPED_AT_START.set()
+            reap_orphans(self._client)
+        return SandboxContainer(self._client, self.config).start()
+
+    async def execute(self, request: ExecRequest) -> ExecResult:
+        """Run `request` in a fresh process of a warm container (see `Sandbox.execute`)."""
+        if request.limits.max_processes + 2 > self.config.pids_limit:
+            raise SandboxConfigError(
+                f"limits.max_processes={request.limits.max_processes} exceeds this pool's pids_limit="
+                f"{self.config.pids_limit}; lower it or open the sandbox with a larger pids_limit"
+            )
+        container = await self.pool.acquire()
+        loop = asyncio.get_running_loop()
+        recycle = True
+        try:
+            result = await loop.run_in_executor(self.pool.exec_threads, container.execute, request)
+            # A limit hit may leave the kernel or tmpfs in an odd state: start the next run afresh.
+            recycle = result.limit_hit or container.dead
+            return result
+        finally:
+            self.pool.release(container, recycle=recycle)
+
+    async def warm_up(self) -> None:
+        """Create the pool's containers now rather than on first use (and wait until one is ready)."""
+        self.pool.warm_up()
+        container = await self.pool.acquire()
+        self.pool.release(container)
+
+    async def aclose(self) -> None:
+        """Remove every container of this sandbox (idempotent)."""
+        await self.pool.aclose()
+        _OPEN.discard(self)
+
+    def close(self) -> None:
+        """Blocking `aclose` for synchronous code and atexit."""
+        self.pool.close_sync()
+        _OPEN.discard(self)
+
+    async def __aenter__(self) -> DockerSandbox:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def describe(self) -> dict[str, Any]:
+        """Pool figures for diagnostics."""
+        return {
+            "image": self.image,
+            "image_ref": self.image_ref,
+            "pool_size": self.pool.size,
+            "created": self.pool.created,
+            "recycled": self.pool.recycled,
+        }
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if not (low <= value <= high):
+        raise SandboxConfigError(f"{name}={value!r} is out of range; use a value in [{low:g}, {high:g}]")
+
+
+@atexit.register
+def _close_all() -> None:
+    # A normal interpreter exit must leave no container behind, even without aclose().
+    for sandbox in list(_OPEN):
+        try:
+            sandbox.close()
+        except Exception:
+            pass

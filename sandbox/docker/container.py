@@ -1,0 +1,217 @@
+"""One hardened sandbox container running the runner, and the blocking calls made on it."""
+
+from __future__ import annotations
+
+import os
+import random
+import select
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from phalanx.sandbox.docker.attach import AttachStream
+from phalanx.sandbox.errors import SandboxConfigError, SandboxUnavailable
+from phalanx.sandbox.server.protocol import (
+    RUNNER_SOURCE,
+    ChannelBroken,
+    FrameChannel,
+    decode_result,
+    encode_request,
+)
+from phalanx.sandbox.types import ExecRequest, ExecResult
+
+LABEL = "phalanx.sandbox"
+"""Every container phalanx creates carries this label (the reaper selects on it)."""
+WORK_DIR = "/work"
+HELLO_TIMEOUT_S = 30.0
+REPLY_GRACE_S = 15.0
+"""How long past the wall limit the host waits for a reply before declaring the container dead."""
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    """Resources and hardening of each pool container (per-execution limits come with each request)."""
+
+    image_ref: str
+    image_name: str
+    memory_mb: int = 1024
+    """cgroup memory limit of the whole container (tmpfs pages count against it too)."""
+    cpus: float = 1.0
+    pids_limit: int = 256
+    work_size_mb: int = 64
+    tmp_size_mb: int = 16
+    runtime: str | None = None
+    """OCI runtime, e.g. `runsc` (gVisor); None uses the daemon's default."""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def owner_labels(pool_id: str) -> dict[str, str]:
+    """Labels naming the process that owns a container, so a reaper can tell orphans apart."""
+    return {
+        LABEL: "1",
+        "phalanx.owner_host": socket.gethostname(),
+        "phalanx.owner_pid": str(os.getpid()),
+        "phalanx.owner_start": str(process_start_ticks(os.getpid())),
+        "phalanx.pool": pool_id,
+    }
+
+
+def process_start_ticks(pid: int) -> int:
+    """Start time of `pid` in clock ticks since boot (guards against pid reuse); -1 if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+class SandboxContainer:
+    """A started container whose runner answers on the attach stream. Blocking API (use from threads)."""
+
+    def __init__(self, client: Any, config: ContainerConfig) -> None:
+        self._client = client
+        self.config = config
+        # A uid of its own per container: RLIMIT_NPROC counts processes per uid host-wide,
+        # so a shared uid would make one container's processes count against another's.
+        self.uid = random.randint(200_000, 899_999)
+        self.id: str | None = None
+        self.uses = 0
+        self.dead = False
+        self._stream: AttachStream | None = None
+        self._channel: FrameChannel | None = None
+
+    def start(self) -> SandboxContainer:
+        """Create and start the container and wait for the runner's hello.
+
+        Raises:
+            SandboxConfigError: the image cannot run the runner (no python3, python too old).
+            SandboxUnavailable: docker failed to create or start it.
+        """
+        import docker.errors
+
+        cfg = self.config
+        kwargs: dict[str, Any] = dict(
+            image=cfg.image_ref,
+            command=["python3", "-E", "-s", "-B", "-c", RUNNER_SOURCE, "container", WORK_DIR],
+            user=f"{self.uid}:{self.uid}",
+            network_mode="none",
+            read_only=True,
+            tmpfs={
+                # Owned by this container's uid, private: the runner empties it after every run.
+                WORK_DIR: f"size={cfg.work_size_mb}m,uid={self.uid},gid={self.uid},mode=0700,exec",
+                "/tmp": f"size={cfg.tmp_size_mb}m,mode=1777",
+            },
+            shm_size=f"{cfg.tmp_size_mb}m",
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            mem_limit=f"{cfg.memory_mb}m",
+            memswap_limit=f"{cfg.memory_mb}m",
+            nano_cpus=int(cfg.cpus * 1e9),
+            pids_limit=cfg.pids_limit,
+            ipc_mode="private",
+            labels={**cfg.labels, "phalanx.image": cfg.image_name},
+            environment={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
+            stdin_open=True,
+            tty=False,
+            detach=True,
+        )
+        if cfg.runtime:
+            kwargs["runtime"] = cfg.runtime
+        try:
+            container = self._client.containers.create(**kwargs)
+        except docker.errors.APIError as exc:
+            raise SandboxUnavailable(
+                f"docker could not create a sandbox container: {exc.explanation or exc}"
+            ) from exc
+        self.id = container.id
+        try:
+            self._stream = AttachStream(self._client.api, container.id)
+            self._channel = FrameChannel(self._stream)
+            try:
+                container.start()
+            except docker.errors.APIError as exc:
+                text = str(exc.explanation or exc)
+                if "executable file not found" in text or "no such file" in text.lower():
+                    raise SandboxConfigError(
+                        f"image {cfg.image_name!r} has no python3 on PATH; phalanx needs python3 >= 3.8 with "
+                        "its standard library in the image (build one with `phalanx sandbox build-image`)"
+                    ) from exc
+                raise SandboxUnavailable(f"docker could not start a sandbox container: {text}") from exc
+            try:
+                hello = self._channel.call({"op": "hello"}, HELLO_TIMEOUT_S)
+            except ChannelBroken as exc:
+                raise self._diagnose_start_failure(exc) from exc
+            if not hello.get("healthy", False) or hello.get("uid") != self.uid:
+                raise SandboxUnavailable(f"sandbox runner reported an unexpected state: {hello}")
+        except BaseException:
+            self.destroy()
+            raise
+        return self
+
+    def _diagnose_start_failure(self, exc: ChannelBroken) -> Exception:
+        tail = self._stream.stderr_tail.decode("utf-8", "replace") if self._stream else ""
+        if "SyntaxError" in tail or "No module named" in tail:
+            return SandboxConfigError(
+                f"image {self.config.image_name!r}: its python3 cannot run the phalanx runner (needs python >= 3.8 "
+                f"with the standard library): {tail.strip()[-400:]}"
+            )
+        return SandboxUnavailable(f"sandbox container did not come up: {exc}")
+
+    def looks_alive(self) -> bool:
+        """Cheap check before reuse: an idle attach socket must have nothing to read (EOF = exited)."""
+        if self.dead or self._stream is None:
+            return False
+        try:
+            readable, _, _ = select.select([self._stream.fileno()], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
+
+    def execute(self, request: ExecRequest) -> ExecResult:
+        """Run one request; a container that dies or stops answering is marked dead and reported in the result."""
+        assert self._channel is not None
+        self.uses += 1
+        message = encode_request(request, nproc=request.limits.max_processes + 1)
+        start = time.monotonic()
+        try:
+            reply = self._channel.call(message, request.limits.timeout_s + REPLY_GRACE_S)
+        except ChannelBroken as exc:
+            self.dead = True
+            oom = self._oom_killed()
+            reason = "did not answer" if exc.timed_out else "died"
+            return ExecResult(
+                stderr=f"[phalanx] the sandbox container {reason} during this execution ({exc}); it is replaced",
+                exit_code=None,
+                signal=9,
+                timed_out=exc.timed_out,
+                memory_exceeded=oom,
+                limit_hit=True,
+                limits_hit=sorted(
+                    {"sandbox"} | ({"memory"} if oom else set()) | ({"time"} if exc.timed_out else set())
+                ),
+                wall_s=time.monotonic() - start,
+            )
+        if not reply.get("healthy", True):
+            self.dead = True
+        return decode_result(reply)
+
+    def _oom_killed(self) -> bool:
+        try:
+            state = self._client.api.inspect_container(self.id)["State"]
+            return bool(state.get("OOMKilled"))
+        except Exception:
+            return False
+
+    def destroy(self) -> None:
+        """Force-remove the container (idempotent, never raises)."""
+        self.dead = True
+        if self._channel is not None:
+            self._channel.close()
+        if self.id is None:
+            return
+        try:
+            self._client.api.remove_container(self.id, force=True, v=True)
+        except Exception:
+            pass
+        self.id = None

@@ -1,0 +1,62 @@
+"""Orphan reaper: removes sandbox containers whose owning process is gone (selected by label)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+LABEL = "phalanx.sandbox"
+
+
+def owner_alive(labels: dict[str, str]) -> bool:
+    """True when the process that created a container (per its labels) still runs on this host."""
+    if labels.get("phalanx.owner_host") != socket.gethostname():
+        # Another host's container: only its own reaper can judge it.
+        return True
+    try:
+        pid = int(labels.get("phalanx.owner_pid", "-1"))
+    except ValueError:
+        return False
+    if pid <= 0 or not os.path.exists(f"/proc/{pid}"):
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            start = fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return False
+    # A recycled pid belongs to a different process: its start time differs.
+    return start == labels.get("phalanx.owner_start", start)
+
+
+def list_sandbox_containers(client: Any) -> list[dict[str, Any]]:
+    """Every container carrying the phalanx label (running or not): id, name, status, labels."""
+    out = []
+    for c in client.api.containers(all=True, filters={"label": LABEL}):
+        out.append(
+            {
+                "id": c["Id"],
+                "name": (c.get("Names") or ["?"])[0].lstrip("/"),
+                "status": c.get("State"),
+                "labels": c.get("Labels") or {},
+            }
+        )
+    return out
+
+
+def reap_orphans(client: Any, *, everything: bool = False) -> list[str]:
+    """Remove orphaned phalanx containers (all of them with `everything`); return their ids.
+
+    Containers of live phalanx processes are kept unless `everything` is set.
+    """
+    removed = []
+    for c in list_sandbox_containers(client):
+        if not everything and owner_alive(c["labels"]):
+            continue
+        try:
+            client.api.remove_container(c["id"], force=True, v=True)
+            removed.append(c["id"])
+        except Exception:
+            # Already gone (another reaper, auto-removal): nothing to do.
+            continue
+    return removed

@@ -1,0 +1,682 @@
+"""In-sandbox execution server: one fresh forked process per request (stdlib only, python >= 3.8).
+
+Runs as `python3 -c <this source> MODE [WORK_ROOT]` inside the sandbox (MODE is
+`container` or `local`). It reads length-prefixed JSON requests on fd 0 and
+writes length-prefixed JSON responses on fd 1 (4-byte big-endian length, then
+UTF-8 JSON), one request at a time.
+
+Why fork instead of `docker exec` / a new interpreter: the server has already
+paid python's start-up, so a request costs one fork (about a millisecond)
+instead of a new process tree set up by the container runtime (50-90 ms).
+
+Per request the server:
+  * writes the request's files into an empty work dir,
+  * forks a child in its own process group with setrlimit applied
+    (CPU, address space, file size, processes, open files, no core files),
+  * captures stdout/stderr through pipes, cut at the output cap,
+  * kills the whole group when the wall-clock limit passes, and, once the
+    child is gone, every other process left in the sandbox (a child that
+    called setsid() or outlived its parent is found through /proc),
+  * reads back the requested files, empties the work dir, /tmp and /dev/shm,
+  * reports the result, including whether the sandbox is still clean.
+
+The server makes itself non-dumpable so the program it runs (same uid) can
+neither ptrace it nor open /proc/<server>/fd/* to forge protocol frames.
+"""
+
+import atexit  # noqa: F401  (imported here so each forked child finds them ready: a fork is
+import builtins  # noqa: F401  cheap, importing these in every child is not)
+import errno
+import gc
+import io  # noqa: F401
+import json
+import linecache  # noqa: F401
+import os
+import select
+import shutil
+import signal
+import struct
+import sys
+import threading  # noqa: F401
+import time
+import traceback  # noqa: F401
+
+MODE = sys.argv[1] if len(sys.argv) > 1 else "container"
+WORK_ROOT = sys.argv[2] if len(sys.argv) > 2 else "/work"
+SCRUB_DIRS = ("/tmp", "/dev/shm") if MODE == "container" else ()
+MAX_FRAME = 512 * 1024 * 1024
+MAX_COVERAGE_BYTES = 64 * 1024 * 1024
+PROTOCOL = 1
+PARENT_COMPILE_MAX = 256 * 1024
+
+
+def _prctl(option, value):
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(option, value, 0, 0, 0) == 0
+    except Exception:
+        return False
+
+
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def read_exact(fd, n):
+    chunks = []
+    while n > 0:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def read_frame(fd):
+    head = read_exact(fd, 4)
+    if head is None:
+        return None
+    (size,) = struct.unpack(">I", head)
+    if size > MAX_FRAME:
+        raise ValueError("frame too large")
+    body = read_exact(fd, size)
+    if body is None:
+        return None
+    return json.loads(body.decode("utf-8"))
+
+
+def write_frame(fd, obj):
+    body = json.dumps(obj, separators=(",", ":")).encode("utf-8")
+    write_all(fd, struct.pack(">I", len(body)) + body)
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+def _ancestors():
+    keep = {os.getpid()}
+    pid = os.getppid()
+    while pid > 0 and pid not in keep:
+        keep.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                pid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return keep
+
+
+def _descendants(root):
+    """Pids whose parent chain leads to `root` (local mode: we are a subreaper, so orphans stay ours)."""
+    parents = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as fh:
+                parents[int(name)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found = set()
+    frontier = {root}
+    while frontier:
+        nxt = {p for p, pp in parents.items() if pp in frontier and p not in found}
+        found |= nxt
+        frontier = nxt
+    return found
+
+
+def _others():
+    if MODE == "container":
+        keep = _ancestors()
+        return [int(n) for n in os.listdir("/proc") if n.isdigit() and int(n) not in keep]
+    return sorted(_descendants(os.getpid()))
+
+
+def _reap():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def kill_leftovers():
+    """SIGKILL every process the last program left behind; True when none survives."""
+    for _ in range(200):
+        pids = _others()
+        if not pids:
+            return True
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        _reap()
+        time.sleep(0.001)
+    return not _others()
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def _safe_path(work, rel):
+    path = os.path.realpath(os.path.join(work, rel))
+    if path != work and not path.startswith(work + os.sep):
+        raise ValueError(f"path {rel!r} leaves the work dir")
+    return path
+
+
+def write_files(work, files):
+    for rel, text in files.items():
+        path = _safe_path(work, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+
+def collect_files(work, names, cap):
+    out = {}
+    for rel in names:
+        try:
+            path = _safe_path(work, rel)
+            if not os.path.isfile(path) or os.path.islink(os.path.join(work, rel)):
+                continue
+            with open(path, "rb") as fh:
+                out[rel] = fh.read(cap).decode("utf-8", "replace")
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def empty_dir(path):
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return
+    for name in names:
+        full = os.path.join(path, name)
+        try:
+            if os.path.isdir(full) and not os.path.islink(full):
+                # A program may leave dirs without write/exec permission: restore, then remove.
+                for root, dirs, _ in os.walk(full):
+                    for d in dirs:
+                        try:
+                            os.chmod(os.path.join(root, d), 0o700)
+                        except OSError:
+                            pass
+                os.chmod(full, 0o700)
+                shutil.rmtree(full, ignore_errors=True)
+            else:
+                os.unlink(full)
+        except OSError:
+            pass
+
+
+def is_empty(path):
+    try:
+        return not os.listdir(path)
+    except OSError:
+        return True
+
+
+# ----------------------------------------------------------------------------- child
+
+
+def _apply_limits(lim):
+    import resource
+
+    cpu = int(lim["cpu_s"]) + (1 if lim["cpu_s"] % 1 else 0)
+    settings = [
+        (resource.RLIMIT_CPU, (cpu, cpu + 1)),
+        (resource.RLIMIT_AS, (lim["memory_mb"] << 20,) * 2),
+        (resource.RLIMIT_FSIZE, (lim["max_file_size_mb"] << 20,) * 2),
+        (resource.RLIMIT_NOFILE, (lim["max_open_files"],) * 2),
+        (resource.RLIMIT_CORE, (0, 0)),
+    ]
+    if lim.get("nproc"):
+        settings.append((resource.RLIMIT_NPROC, (lim["nproc"],) * 2))
+    for which, value in settings:
+        try:
+            resource.setrlimit(which, value)
+        except (ValueError, OSError):
+            # Never raise a limit above the hard limit we were given: keep the lower one.
+            pass
+
+
+def _run_code(code, compiled, work, coverage, cov_fd):
+
+    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+    sys.stdout = sys.__stdout__ = io.TextIOWrapper(
+        io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8", errors="strict"
+    )
+    sys.stderr = sys.__stderr__ = io.TextIOWrapper(
+        io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", line_buffering=True
+    )
+    sys.argv = ["-c"]
+    sys.path[0] = ""
+    linecache.cache["<code>"] = (len(code), None, code.splitlines(True), "<code>")
+    lines = {}
+    tracer = None
+    if coverage:
+        prefix = work + os.sep
+
+        def tracer(frame, event, arg):
+            name = frame.f_code.co_filename
+            if name == "<code>":
+                key = name
+            elif name.startswith(prefix):
+                key = name[len(prefix) :]
+            else:
+                return None
+            seen = lines.setdefault(key, set())
+
+            def local(frame, event, arg):
+                if event == "line":
+                    seen.add(frame.f_lineno)
+                return local
+
+            return local
+
+    rc = 0
+    try:
+        if isinstance(compiled, BaseException):
+            raise compiled
+        if compiled is None:
+            compiled = compile(code, "<code>", "exec", dont_inherit=True)
+        if tracer is not None:
+            import threading
+
+            threading.settrace(tracer)
+            sys.settrace(tracer)
+        exec(compiled, {"__name__": "__main__", "__builtins__": builtins, "__doc__": None})
+    except SystemExit as exc:
+        rc = _exit_code(exc)
+    except BaseException as exc:  # the program's failure, reported like python does
+        tb = exc.__traceback__
+        if not isinstance(exc, SyntaxError) and tb is not None:
+            tb = tb.tb_next
+        traceback.print_exception(type(exc), exc, tb)
+        rc = 1
+    try:
+        import threading
+
+        for thread in threading.enumerate():
+            if thread is not threading.main_thread() and not thread.daemon:
+                thread.join()
+        atexit._run_exitfuncs()
+    except SystemExit as exc:
+        rc = _exit_code(exc)
+    except BaseException:
+        pass
+    sys.settrace(None)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            rc = rc or 120
+    if coverage:
+        try:
+            payload = json.dumps({k: sorted(v) for k, v in lines.items()}).encode()
+            write_all(cov_fd, payload)
+        except OSError:
+            pass
+    os._exit(rc)
+
+
+def _exit_code(exc):
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    try:
+        sys.stderr.write(str(code) + "\n")
+    except BaseException:
+        pass
+    return 1
+
+
+def _close_fds_from(low):
+    # Not os.closerange(low, big): docker's default seccomp profile may refuse close_range(2),
+    # and python then falls back to one close() per number, which costs ~10 ms.
+    try:
+        fds = [int(n) for n in os.listdir("/proc/self/fd")]
+    except OSError:
+        os.closerange(low, 65536)
+        return
+    for fd in fds:
+        if fd >= low:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def child_main(req, compiled, work, stdin_fd, out_w, err_w, cov_w):
+    try:
+        os.setpgid(0, 0)
+        os.dup2(stdin_fd, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        keep_from = 3
+        if cov_w is not None:
+            os.dup2(cov_w, 3)
+            keep_from = 4
+        _close_fds_from(keep_from)
+        os.chdir(work)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        env = dict(req.get("base_env") or {})
+        env.update(req.get("env") or {})
+        env.setdefault("HOME", work)
+        env.setdefault("TMPDIR", "/tmp" if MODE == "container" else work)
+        os.environ.clear()
+        os.environ.update(env)
+        _apply_limits(req["limits"])
+        if req.get("argv"):
+            # Restore what a freshly exec'd program expects (python ignores these two).
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+            signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+            argv = req["argv"]
+            try:
+                os.execvpe(argv[0], argv, env)
+            except OSError as exc:
+                os.write(2, (f"cannot run {argv[0]!r}: {exc.strerror}\n").encode())
+                os._exit(127)
+        _run_code(req["code"], compiled, work, bool(req.get("coverage")), 3)
+    except BaseException as exc:
+        try:
+            os.write(2, (f"sandbox child set-up failed: {exc!r}\n").encode())
+        except BaseException:
+            pass
+    os._exit(126)
+
+
+# ----------------------------------------------------------------------------- one execution
+
+
+def _stdin_fd(data):
+    raw = data.encode("utf-8")
+    try:
+        fd = os.memfd_create("stdin")
+    except (AttributeError, OSError):
+        import tempfile
+
+        fd, path = tempfile.mkstemp()
+        os.unlink(path)
+    write_all(fd, raw)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _work_dir(seq):
+    if MODE == "container":
+        empty_dir(WORK_ROOT)
+        return WORK_ROOT
+    path = os.path.join(WORK_ROOT, f"run-{os.getpid()}-{seq}")
+    os.makedirs(path, mode=0o700)
+    return path
+
+
+LIMIT_MARKERS = (
+    ("memory", "MemoryError"),
+    ("memory", "Cannot allocate memory"),
+    ("memory", "std::bad_alloc"),
+    ("processes", "Resource temporarily unavailable"),
+    ("file_size", "File too large"),
+    ("disk", "No space left on device"),
+    ("files", "Too many open files"),
+)
+
+
+def execute(req, seq):
+    lim = req["limits"]
+    timeout = float(lim["timeout_s"])
+    cap = int(lim["max_output_bytes"])
+    work = _work_dir(seq)
+    write_files(work, req.get("files") or {})
+    stdin_fd = _stdin_fd(req.get("stdin") or "")
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    cov_r = cov_w = None
+    if req.get("coverage") and not req.get("argv"):
+        cov_r, cov_w = os.pipe()
+    compiled = None
+    code = req.get("code")
+    if code is not None and not req.get("argv") and len(code) <= PARENT_COMPILE_MAX:
+        # Compiling here, before the fork, saves the child a millisecond of fresh allocations.
+        try:
+            compiled = compile(code, "<code>", "exec", dont_inherit=True)
+        except Exception as exc:  # the program's own error (SyntaxError, ...): the child reports it
+            compiled = exc
+    # Objects the child only reads must not be touched by its collector: each touch copies a page.
+    gc.freeze()
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        child_main(req, compiled, work, stdin_fd, out_w, err_w, cov_w)
+    compiled = None
+    try:
+        os.setpgid(pid, pid)
+    except OSError:
+        pass
+    for fd in (stdin_fd, out_w, err_w, cov_w):
+        if fd is not None:
+            os.close(fd)
+
+    bufs = {out_r: bytearray(), err_r: bytearray()}
+    if cov_r is not None:
+        bufs[cov_r] = bytearray()
+    truncated = {out_r: False, err_r: False}
+    poller = select.poll()
+    for fd in bufs:
+        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    pidfd = None
+    try:
+        pidfd = os.pidfd_open(pid)
+        poller.register(pidfd, select.POLLIN)
+    except (AttributeError, OSError):
+        pass
+    open_fds = set(bufs)
+    status = None
+    rusage = None
+    timed_out = False
+    output_cap_hit = False
+    exited_at = None
+    while True:
+        now = time.monotonic()
+        if status is None and now - start >= timeout:
+            timed_out = True
+            _kill_group(pid)
+        if status is not None and (not open_fds or now - exited_at > 0.05):
+            # The program is gone; anything still holding its pipes is a leftover process.
+            break
+        if status is not None:
+            wait_ms = 10
+        else:
+            wait_ms = max(1, int((start + timeout - now) * 1000) + 1)
+            if pidfd is None:
+                wait_ms = min(wait_ms, 20)
+        for fd, _ev in poller.poll(wait_ms):
+            if fd == pidfd:
+                continue
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                poller.unregister(fd)
+                open_fds.discard(fd)
+                continue
+            buf = bufs[fd]
+            limit = MAX_COVERAGE_BYTES if fd == cov_r else cap
+            room = limit - len(buf)
+            if room > 0:
+                buf += chunk[:room]
+            if len(chunk) > room:
+                if fd != cov_r:
+                    truncated[fd] = True
+                    if not output_cap_hit and status is None:
+                        # Past the cap: stop the program instead of draining (a flood could be GBs).
+                        output_cap_hit = True
+                        _kill_group(pid)
+        if status is None:
+            try:
+                wpid, wstatus, ru = os.wait4(pid, os.WNOHANG)
+            except ChildProcessError:
+                wpid, wstatus, ru = pid, 0, None
+            if wpid == pid:
+                status, rusage, exited_at = wstatus, ru, time.monotonic()
+    wall = time.monotonic() - start
+    clean = kill_leftovers()
+    if pidfd is not None:
+        os.close(pidfd)
+    for fd in list(bufs):
+        try:
+            while fd in open_fds:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    break
+                room = cap - len(bufs[fd])
+                if fd == cov_r:
+                    bufs[fd] += chunk
+                elif room > 0:
+                    bufs[fd] += chunk[:room]
+                    truncated[fd] = truncated[fd] or len(chunk) > room
+                elif chunk:
+                    truncated[fd] = True
+        except OSError:
+            pass
+        os.close(fd)
+
+    files = collect_files(work, req.get("collect") or [], cap)
+    if MODE == "container":
+        empty_dir(work)
+        for path in SCRUB_DIRS:
+            empty_dir(path)
+        clean = clean and is_empty(work) and all(is_empty(p) for p in SCRUB_DIRS)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    _reap()
+
+    exit_code = sig = None
+    if status is not None:
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+        else:
+            exit_code = os.WEXITSTATUS(status)
+    stderr_text = bufs[err_r].decode("utf-8", "replace")
+    tail = stderr_text[-2000:]
+    hits = {kind for kind, marker in LIMIT_MARKERS if marker in tail and exit_code != 0}
+    if sig == signal.SIGXCPU:
+        timed_out = True
+    if sig == signal.SIGKILL and not timed_out and not output_cap_hit:
+        # Nobody here sent SIGKILL: the kernel did, for the CPU hard limit or memory (cgroup OOM).
+        hits.add("memory")
+    if sig == signal.SIGXFSZ:
+        hits.add("file_size")
+    coverage = None
+    if cov_r is not None:
+        try:
+            coverage = json.loads(bufs[cov_r].decode() or "{}")
+        except ValueError:
+            coverage = {}
+    cpu = (rusage.ru_utime + rusage.ru_stime) if rusage is not None else 0.0
+    return {
+        "stdout": bufs[out_r].decode("utf-8", "replace"),
+        "stderr": stderr_text,
+        "exit_code": exit_code,
+        "signal": sig,
+        "timed_out": timed_out,
+        "memory_exceeded": "memory" in hits,
+        "limit_hit": bool(timed_out or output_cap_hit or hits),
+        "limits_hit": sorted(
+            hits | ({"time"} if timed_out else set()) | ({"output"} if output_cap_hit else set())
+        ),
+        "stdout_truncated": truncated[out_r],
+        "stderr_truncated": truncated[err_r],
+        "wall_s": round(wall, 6),
+        "cpu_s": round(cpu, 6),
+        "files": files,
+        "coverage": coverage,
+        "healthy": clean,
+    }
+
+
+def _kill_group(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+# ----------------------------------------------------------------------------- main loop
+
+
+def main():
+    _prctl(PR_SET_DUMPABLE, 0)
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    # Keep the protocol on private fds; 0/1 point at /dev/null so no stray write corrupts a frame.
+    proto_in = os.dup(0)
+    proto_out = os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if MODE == "local":
+        os.makedirs(WORK_ROOT, exist_ok=True)
+    seq = 0
+    while True:
+        try:
+            req = read_frame(proto_in)
+        except (ValueError, OSError):
+            return 2
+        if req is None:
+            return 0
+        op = req.get("op")
+        seq += 1
+        try:
+            if op == "hello":
+                reply = {
+                    "protocol": PROTOCOL,
+                    "python": list(sys.version_info[:3]),
+                    "pid": os.getpid(),
+                    "uid": os.getuid(),
+                    "healthy": kill_leftovers() and is_empty(WORK_ROOT),
+                }
+            elif op == "exec":
+                reply = execute(req, seq)
+            else:
+                reply = {"error": f"unknown op {op!r}"}
+        except Exception as exc:  # a bad request, never the program: report, keep serving
+            reply = {"error": f"{type(exc).__name__}: {exc}", "healthy": kill_leftovers()}
+        reply["id"] = req.get("id")
+        try:
+            write_frame(proto_out, reply)
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                return 0
+            raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

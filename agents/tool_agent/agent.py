@@ -85,6 +85,11 @@ class ToolAgent:
         if protocol not in ("auto", "native", "json"):
             raise ValueError(f"protocol must be 'auto', 'native' or 'json', got {protocol!r}")
         self.model = load_model(model)
+        if protocol == "native" and not getattr(self.model, "supports_tools", False):
+            raise ValueError(
+                f"model {self.model.name!r} has no native tool calls (supports_tools=False); "
+                "use protocol='json' or 'auto'"
+            )
         self.toolset = tools if isinstance(tools, Toolset) else Toolset(tools)
         self.system_prompt = system_prompt
         self.native = protocol == "native" or (

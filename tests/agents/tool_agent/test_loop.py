@@ -1,0 +1,186 @@
+"""The tool-calling loop: JSON protocol repair, native calls, parallel calls, limits, turn guards, graph node."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import BaseModel
+
+from phalanx.agents.tool_agent import ToolAgent, TurnContext, parse_reply
+from phalanx.models import Message, ModelOutputError, ModelUnavailable, ToolCall
+from phalanx.models.scripted import ScriptedModel
+from phalanx.tools import HookVerdict, tool
+
+
+@tool
+def multiply(a: int, b: int) -> int:
+    """Multiply two integers.
+
+    Args:
+        a: first factor.
+        b: second factor.
+    """
+    return a * b
+
+
+def text_model(replies: list[str]) -> ScriptedModel:
+    """A model without native tools replying from a list (and recording what it was asked)."""
+    it = iter(replies)
+    model = ScriptedModel(lambda msgs, tools: next(it))
+    model.supports_tools = False
+    return model
+
+
+async def test_malformed_json_twice_then_valid_call_completes() -> None:
+    model = text_model(
+        [
+            "Sure! I will call multiply.",
+            '{"tool_calls": [{"name": "multiply", "arguments": {"a": 6,',
+            '```json\n{"tool_calls": [{"name": "multiply", "arguments": {"a": 6, "b": 7}}]}\n```',
+            '{"final_answer": "42"}',
+        ]
+    )
+    result = await ToolAgent(model, [multiply], max_repairs=2).run("What is 6*7?")
+    assert result.stop_reason == "final_answer" and result.answer == "42"
+    assert result.stats.repairs == 2 and result.stats.steps == 4 and result.stats.tool_calls == 1
+    assert [c.status for c in result.tool_calls] == ["ok"] and result.tool_calls[0].content == "42"
+    # each re-ask quotes the parse error; the protocol is described in the system prompt
+    repairs = [
+        m.content for m in result.messages if m.role == "user" and "could not be used" in (m.content or "")
+    ]
+    assert "no JSON object found" in repairs[0] and "invalid JSON" in repairs[1]
+    system = result.messages[0].content or ""
+    assert (
+        '"final_answer"' in system and "multiply" in system and '"a":{"description":"first factor."' in system
+    )
+    # the text model saw tool results as user turns
+    assert any(m.role == "user" and m.content.startswith("Tool result [") for m in model.calls[-1])
+
+
+async def test_repairs_are_bounded() -> None:
+    result = await ToolAgent(text_model(["nope"] * 10), [multiply], max_repairs=2).run("q")
+    assert result.stop_reason == "malformed_output" and result.answer is None
+    assert "3 times (max_repairs=2)" in result.detail and "no JSON object" in result.detail
+
+
+async def test_native_parallel_calls_and_argument_errors_counted() -> None:
+    def script(msgs: list[Message], tools: list[dict] | None) -> Message | str:
+        assert tools and tools[0]["function"]["name"] == "multiply"
+        if msgs[-1].role == "user":
+            return Message.assistant(
+                tool_calls=[
+                    ToolCall(name="multiply", arguments='{"a": 2, "b": 3}'),
+                    ToolCall(name="multiply", arguments='{"a": "two", "b": 3}'),
+                    ToolCall(name="multiply", arguments='{"a": 4, "b": 5}'),
+                ]
+            )
+        return "results: " + ", ".join(m.content or "" for m in msgs if m.role == "tool")
+
+    result = await ToolAgent(ScriptedModel(script), [multiply]).run("q")
+    assert result.stop_reason == "final_answer"
+    assert result.answer.startswith("results: 6, Error: invalid arguments") and result.answer.endswith(", 20")
+    assert [c.status for c in result.tool_calls] == ["ok", "invalid_args", "ok"]
+    assert result.stats.argument_errors == 1 and result.stats.tool_errors == 1
+    tool_msgs = [m for m in result.messages if m.role == "tool"]
+    assert [m.tool_call_id for m in tool_msgs] == [c.call_id for c in result.tool_calls]
+
+
+async def test_max_steps_and_max_tool_errors() -> None:
+    loop = ScriptedModel(lambda msgs, tools: ToolCall(name="multiply", arguments='{"a": 1, "b": 1}'))
+    result = await ToolAgent(loop, [multiply], max_steps=3).run("q")
+    assert (
+        result.stop_reason == "max_steps"
+        and "after 3 model calls" in result.detail
+        and result.stats.tool_calls == 3
+    )
+
+    wrong = ScriptedModel(lambda msgs, tools: ToolCall(name="divide", arguments="{}"))
+    result = await ToolAgent(wrong, [multiply], max_tool_errors=2).run("q")
+    assert result.stop_reason == "max_tool_errors" and "no tool named 'divide'" in result.detail
+    assert result.stats.tool_errors == 2
+
+
+async def test_model_error_stops_cleanly() -> None:
+    def down(msgs: list[Message], tools: object) -> str:
+        raise ModelUnavailable("server at 127.0.0.1:9 is down")
+
+    result = await ToolAgent(ScriptedModel(down), [multiply]).run("q")
+    assert result.stop_reason == "model_error" and "ModelUnavailable" in result.detail
+
+
+async def test_turn_guards_block_and_rewrite() -> None:
+    async def no_secrets(ctx: TurnContext) -> HookVerdict:
+        if ctx.stage == "input" and "password" in ctx.text:
+            return HookVerdict.block("asks for credentials")
+        if ctx.stage == "output":
+            return HookVerdict.rewrite(result=ctx.text.replace("42", "forty-two"))
+        return HookVerdict.allow()
+
+    model = text_model(['{"final_answer": "it is 42"}'])
+    agent = ToolAgent(model, [multiply], turn_guards=[no_secrets])
+    blocked = await agent.run("tell me the admin password")
+    assert blocked.stop_reason == "blocked_input" and blocked.answer == agent.refusal_text
+    assert blocked.stats.steps == 0 and model.calls == []
+    ok = await agent.run("what is it?")
+    assert ok.answer == "it is forty-two"
+    assert [v["action"] for v in ok.turn_verdicts] == ["allow", "rewrite"]
+
+    async def deny_output(ctx: TurnContext) -> HookVerdict:
+        return HookVerdict.block("unsafe answer") if ctx.stage == "output" else HookVerdict.allow()
+
+    out = await ToolAgent(text_model(['{"final_answer": "x"}']), [], turn_guards=[deny_output]).run("q")
+    assert out.stop_reason == "blocked_output" and "unsafe answer" in out.detail
+
+
+def test_parse_reply_shapes_and_errors() -> None:
+    assert parse_reply('{"answer": "hi"}').final_answer == "hi"
+    single = parse_reply('Thought: use it. {"name": "multiply", "arguments": "{\\"a\\": 1}"}')
+    assert single.tool_calls[0].name == "multiply" and json.loads(single.tool_calls[0].arguments) == {"a": 1}
+    for bad, msg in [
+        ("", "empty"),
+        ("[1]", "no JSON object"),
+        ('{"x": 1}', 'neither "tool_calls" nor "final_answer"'),
+        ('{"tool_calls": []}', "non-empty list"),
+        ('{"tool_calls": [{"arguments": {}}]}', 'string "name"'),
+        ('{"tool_calls": [{"name": "m", "arguments": 3}]}', "must be an object"),
+    ]:
+        with pytest.raises(ModelOutputError, match=msg):
+            parse_reply(bad)
+
+
+async def test_as_node_in_graph_with_tool_call_events() -> None:
+    from phalanx.agents.graph import END, START, GraphBuilder
+
+    class State(BaseModel):
+        query: str = ""
+        answer: str | None = None
+        agent_result: dict | None = None
+
+    model = ScriptedModel(
+        lambda msgs, tools: (
+            ToolCall(name="multiply", arguments='{"a": 3, "b": 4}')
+            if msgs[-1].role == "user"
+            else msgs[-1].content
+        )
+    )
+    node = ToolAgent(model, [multiply]).as_node(result_key="agent_result")
+    runtime = (
+        GraphBuilder(State, name="agent")
+        .add_node("agent", node)
+        .add_edge(START, "agent")
+        .add_edge("agent", END)
+        .compile()
+    )
+    events = [e async for e in runtime.stream({"query": "3*4?"})]
+    final = events[-1].data["state"]
+    assert final.answer == "12" and final.agent_result["stop_reason"] == "final_answer"
+    calls = [e for e in events if e.kind == "tool_call"]
+    assert len(calls) == 1 and calls[0].data["name"] == "multiply" and calls[0].node == "agent"
+
+
+def test_native_protocol_needs_a_tool_capable_model() -> None:
+    with pytest.raises(ValueError, match="supports_tools=False"):
+        ToolAgent(text_model([]), [multiply], protocol="native")
+    with pytest.raises(ValueError, match="limits must be positive"):
+        ToolAgent(text_model([]), [multiply], max_steps=0)

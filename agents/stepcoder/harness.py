@@ -150,7 +150,9 @@ def child(spec, code, ns, case, stdin_path, res_w):
         sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True)
         mem = spec["memory_mb"] << 20
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        cpu = int(spec["case_timeout_s"]) + 2
+        # Time is CPU time (robust on a loaded machine); RLIMIT_CPU is whole seconds, so
+        # the exact check is made from the child's rusage by the parent.
+        cpu = int(spec["case_timeout_s"]) + 1
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         tracer = make_tracer(covered) if spec.get("coverage") else None
         if tracer:
@@ -259,7 +261,9 @@ def run_case(spec, code, ns, index, case, workdir):
     open_fds = set(fds)
     timed_out = output_exceeded = False
     exited = None
-    deadline = start + spec["case_timeout_s"]
+    rusage = None
+    # Wall-clock backstop for programs that sleep or block instead of computing.
+    deadline = start + spec["case_wall_s"]
     while open_fds:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -268,9 +272,9 @@ def run_case(spec, code, ns, index, case, workdir):
         ready, _, _ = select.select(list(open_fds), [], [], min(remaining, 0.25))
         if not ready:
             # The child may have exited while a grandchild still holds the pipes open.
-            done, st = os.waitpid(pid, os.WNOHANG)
+            done, st, ru = os.wait4(pid, os.WNOHANG)
             if done:
-                exited = st
+                exited, rusage = st, ru
                 break
             continue
         for fd in ready:
@@ -291,7 +295,7 @@ def run_case(spec, code, ns, index, case, workdir):
     except OSError:
         pass
     if exited is None:
-        _, exited = os.waitpid(pid, 0)
+        _, exited, rusage = os.wait4(pid, 0)
     wall = time.monotonic() - start
     for fd in fds:
         os.close(fd)
@@ -309,8 +313,16 @@ def run_case(spec, code, ns, index, case, workdir):
     res = {"index": index, "wall_s": round(wall, 4), "stderr_tail": clip(tail, 1200), "coverage": []}
     if report:
         res["coverage"] = report.get("coverage", [])
+    cpu_s = rusage.ru_utime + rusage.ru_stime if rusage is not None else 0.0
+    res["cpu_s"] = round(cpu_s, 4)
     if timed_out:
-        res.update(outcome="timeout", detail="no result within {:.1f}s".format(spec["case_timeout_s"]))
+        res.update(
+            outcome="timeout", detail="no result within {:.1f}s wall-clock".format(spec["case_wall_s"])
+        )
+    elif cpu_s > spec["case_timeout_s"]:
+        res.update(
+            outcome="timeout", detail="used {:.2f}s CPU, limit {:.1f}s".format(cpu_s, spec["case_timeout_s"])
+        )
     elif output_exceeded:
         res.update(outcome="wrong_answer", detail=f"output exceeded {out_cap} bytes")
     elif report is None:

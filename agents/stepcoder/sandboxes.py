@@ -23,7 +23,9 @@ def open_apps_sandbox(backend: str = "docker", *, image: str = APPS_IMAGE, worke
         SandboxUnavailable / SandboxConfigError: from the backend (daemon down, image missing).
     """
     if backend == "docker":
-        return open_sandbox("docker", image=image, pool_size=workers)
+        # Per-case memory is capped inside the harness (RLIMIT_AS); the container gets headroom for
+        # the harness, the numpy/scipy prelude and one case at its limit.
+        return open_sandbox("docker", image=image, pool_size=workers, memory_mb=2048)
     if backend == "local":
         return open_sandbox("local", insecure=True)
     raise ExecutorError(

@@ -61,6 +61,7 @@ class CaseResult(BaseModel):
     stderr_tail: str = ""
     """The last lines of the program's stderr for this case."""
     wall_s: float = 0.0
+    cpu_s: float = 0.0
 
 
 class ProgramResult(BaseModel):

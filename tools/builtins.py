@@ -232,9 +232,8 @@ def sandbox_tools(
         Args:
             command: the command line.
         """
-        script = (
-            f"{command}\n__phalanx_status=$?\npython3 -c {shlex.quote(dump_src)}\nexit $__phalanx_status\n"
-        )
+        # A subshell, so `exit` or `exec` in the command still lets the workspace be read back.
+        script = f"(\n{command}\n)\n__phalanx_status=$?\npython3 -c {shlex.quote(dump_src)}\nexit $__phalanx_status\n"
         return await execute({}, command=["sh", "-c", script])
 
     def read_file(path: str) -> str:

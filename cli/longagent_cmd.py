@@ -1,10 +1,192 @@
-"""CLI commands: longagent (not written yet)."""
+"""CLI commands: `phalanx longagent ask` and `phalanx longagent niah` (LongAgent teams)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from pathlib import Path
+
 import typer
+
+longagent_app = typer.Typer(
+    name="longagent",
+    help="LongAgent teams: a leader and one member per chunk answer questions about long documents.",
+    no_args_is_help=True,
+)
+
+_LEADER_HELP = "Leader model spec (hf:DIR, openai:URL#NAME, scripted:NAME...)."
+_MEMBER_HELP = "Member model spec (one member per chunk, all sharing this model)."
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(2)
+
+
+def _team(leader, member, chunk_tokens, max_rounds, communication, checkpoint):
+    from phalanx.agents.longagent import LongAgentTeam
+    from phalanx.models import ModelError
+
+    try:
+        return LongAgentTeam(
+            leader,
+            member,
+            chunk_tokens=chunk_tokens,
+            max_rounds=max_rounds,
+            communication=communication,
+            checkpointer=checkpoint,
+        )
+    except (ModelError, ValueError) as exc:
+        _fail(str(exc))
+
+
+@longagent_app.command("ask")
+def ask(
+    question: str = typer.Option(..., "--question", "-q", help="What the team should answer."),
+    doc: Path | None = typer.Option(None, "--doc", help="Text file to read (omit with --resume)."),
+    leader: str = typer.Option("scripted:longagent-reader", "--leader", help=_LEADER_HELP),
+    member: str = typer.Option("scripted:longagent-reader", "--member", help=_MEMBER_HELP),
+    chunk_tokens: int | None = typer.Option(None, help="Tokens per member chunk (default: fits the member)."),
+    max_rounds: int = typer.Option(3, help="Rounds before the leader must answer."),
+    communication: bool = typer.Option(True, help="Settle conflicting member answers with mergers."),
+    checkpoint: str = typer.Option("memory", help="'memory' or 'sqlite:PATH' (resumable across runs)."),
+    thread_id: str | None = typer.Option(None, help="Run id (for --resume with a sqlite checkpoint)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run --thread-id from its checkpoint."),
+    report: Path | None = typer.Option(
+        None, help="Write the full JSON report (events, conflict graph) here."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Answer QUESTION about a long document with a LongAgent team."""
+    from rich.console import Console
+
+    from phalanx.agents.longagent import LongAgentRunError
+
+    if resume and not thread_id:
+        _fail("--resume needs --thread-id (the id printed by the run that stopped)")
+    text = None
+    if not resume:
+        if doc is None:
+            _fail("pass --doc FILE (the document to read), or --resume --thread-id ID")
+        if not doc.is_file():
+            _fail(f"--doc {doc} is not a file")
+        text = doc.read_text(errors="replace")
+    team = _team(leader, member, chunk_tokens, max_rounds, communication, checkpoint)
+    console = Console(stderr=True)
+
+    async def go():
+        answered, result = 0, None
+        with console.status("LongAgent team working...") as status:
+            async for ev in team.astream(text, None if resume else question, thread_id=thread_id):
+                if ev["kind"] == "member_response":
+                    answered += 1
+                    status.update(f"round {ev['round']}: {answered} member answers")
+                elif ev["kind"] == "merger":
+                    status.update(f"round {ev['round']}: merger {ev['merger']} -> {ev['decision']}")
+                elif ev["kind"] == "result":
+                    result = ev["result"]
+        return result
+
+    try:
+        result = asyncio.run(go())
+    except LongAgentRunError as exc:
+        _fail(f"{exc}\n(rerun with --resume --thread-id {exc.thread_id} and the same --checkpoint)")
+    except ValueError as exc:
+        _fail(str(exc))
+    if report:
+        report.write_text(json.dumps(result.report(), indent=2))
+    if as_json:
+        typer.echo(json.dumps({k: v for k, v in result.report().items() if k != "conflict_graph"}))
+    else:
+        typer.echo(f"answer: {result.answer}")
+        typer.echo(
+            f"status: {result.status} after {result.rounds} round(s), {result.num_members} members, "
+            f"thread {result.thread_id}"
+        )
+
+
+@longagent_app.command("niah")
+def niah(
+    model: str = typer.Option(
+        "scripted:longagent-reader", "--model", help="Member (and default leader) spec."
+    ),
+    leader: str | None = typer.Option(None, "--leader", help="Leader spec (default: --model)."),
+    lengths: str = typer.Option("8k,32k,128k", help="Comma-separated document lengths in member tokens."),
+    depths: str = typer.Option("0,25,50,75,100", help="Comma-separated needle depths in percent."),
+    needles: str = typer.Option("single", help="'single' (one needle) or 'multi' (two-hop needles)."),
+    out: Path = typer.Option(
+        Path("niah-results"), "--out", help="Folder for results.jsonl, heatmap.png, report.html."
+    ),
+    corpus: Path | None = typer.Option(
+        None, help="Haystack text file or folder of .txt (default: built-in)."
+    ),
+    chunk_tokens: int | None = typer.Option(None, help="Tokens per member chunk (default: fits the member)."),
+    max_rounds: int = typer.Option(3, help="Rounds before the leader must answer."),
+    communication: bool = typer.Option(True, help="Settle conflicting member answers with mergers."),
+    seed: int = typer.Option(0, help="Seeds needles and the built-in corpus."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Needle-in-a-haystack sweep: depth x length accuracy of a LongAgent team."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from phalanx.agents.longagent.corpus import load_corpus
+    from phalanx.agents.longagent.niah import parse_length, run_niah
+
+    if needles not in ("single", "multi"):
+        _fail(f"--needles must be 'single' or 'multi', got {needles!r}")
+    try:
+        length_list = [parse_length(x) for x in lengths.split(",") if x.strip()]
+        depth_list = [float(x) for x in depths.split(",") if x.strip()]
+        text = load_corpus(corpus) if corpus else None
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    if not length_list or not depth_list or any(not 0 <= d <= 100 for d in depth_list):
+        _fail("--lengths needs at least one length and --depths values in [0, 100]")
+    team = _team(leader or model, model, chunk_tokens, max_rounds, communication, "memory")
+    total = len(length_list) * len(depth_list)
+    with Progress(
+        TextColumn("niah"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+    ) as progress:
+        task = progress.add_task("", total=total)
+
+        def tick(r):
+            mark = "ok" if r.exact_match else "miss"
+            progress.update(task, advance=1, description=f"{r.length} tok @ {r.depth:g}%: {mark}")
+
+        try:
+            results = asyncio.run(
+                run_niah(
+                    lambda: team,
+                    length_list,
+                    depth_list,
+                    needles,
+                    out_dir=out,
+                    corpus=text,
+                    seed=seed,
+                    on_result=tick,
+                )
+            )
+        except ValueError as exc:
+            _fail(str(exc))
+    acc = sum(r.exact_match for r in results) / len(results)
+    summary = {
+        "cases": len(results),
+        "exact_match": acc,
+        "contains_match": sum(r.contains_match for r in results) / len(results),
+        "results": str(out / "results.jsonl"),
+        "heatmap": str(out / "heatmap.png"),
+        "report": str(out / "report.html"),
+    }
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        typer.echo(f"{len(results)} cases, exact match {acc:.3f}; report: {summary['report']}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
-    return None
+    """Add the `longagent` command group to the root app."""
+    app.add_typer(longagent_app, name="longagent")

@@ -204,3 +204,36 @@ def _flush_open_logs() -> None:
             log.flush()
         except Exception:
             pass
+
+
+def filter_records(
+    records: list[AuditRecord],
+    *,
+    tool: str | None = None,
+    blocked: bool = False,
+    status: str | None = None,
+) -> list[AuditRecord]:
+    """Records of one tool, only blocked ones, or one status (filters combine)."""
+    out = records
+    if tool is not None:
+        out = [r for r in out if r.tool == tool]
+    if blocked:
+        out = [r for r in out if r.blocked]
+    if status is not None:
+        out = [r for r in out if r.status == status]
+    return out
+
+
+def summarize(records: list[AuditRecord]) -> dict[str, Any]:
+    """Counts per status and per tool, and total duration."""
+    by_status: dict[str, int] = {}
+    by_tool: dict[str, int] = {}
+    for r in records:
+        by_status[r.status] = by_status.get(r.status, 0) + 1
+        by_tool[r.tool] = by_tool.get(r.tool, 0) + 1
+    return {
+        "records": len(records),
+        "by_status": by_status,
+        "by_tool": by_tool,
+        "total_ms": round(sum(r.duration_ms for r in records), 3),
+    }

@@ -98,3 +98,87 @@ def run(
         if coverage and result.coverage is not None:
             typer.echo(f"[coverage: {json.dumps(result.coverage)}]", err=True)
     raise typer.Exit(result.exit_code if result.exit_code is not None else 128 + (result.signal or 9))
+
+
+@sandbox_app.command("build-image")
+def build_image_cmd(
+    name: Annotated[
+        list[str] | None, typer.Option("--name", "-n", help="Recipe to build (repeatable).")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Build every recipe (default, scientific).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even when the image is current.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the tags as JSON.")] = False,
+) -> None:
+    """Build sandbox images offline (debootstrap + docker import); a no-op when they are current."""
+    from rich.console import Console
+
+    from phalanx.sandbox import SandboxError
+    from phalanx.sandbox.docker.client import connect
+    from phalanx.sandbox.docker.image import RECIPES, build_image
+
+    names = list(RECIPES) if all_ else (name or ["default"])
+    unknown = [n for n in names if n not in RECIPES]
+    if unknown:
+        _fail(f"unknown image recipe(s) {', '.join(unknown)}; known: {', '.join(RECIPES)}")
+    console = Console(stderr=True)
+    tags = {}
+    try:
+        client = connect()
+        for n in names:
+            with console.status(f"building sandbox image {n!r}") as status:
+                tags[n] = build_image(client, n, force=force, log=lambda msg, s=status: s.update(msg))
+            console.print(f"[green]✓[/] {n}: {tags[n]}")
+    except SandboxError as exc:
+        _fail(str(exc), 1)
+    if as_json:
+        typer.echo(json.dumps(tags))
+
+
+@sandbox_app.command("gc")
+def gc_cmd(
+    all_: Annotated[
+        bool, typer.Option("--all", help="Also remove containers of running phalanx processes.")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be removed.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print removed ids as JSON.")] = False,
+) -> None:
+    """Remove sandbox containers left behind by crashed phalanx processes (selected by label)."""
+    from phalanx.sandbox import SandboxError
+    from phalanx.sandbox.docker.client import connect
+    from phalanx.sandbox.gc import list_sandbox_containers, owner_alive, reap_orphans
+
+    try:
+        client = connect()
+        if dry_run:
+            ids = [c["id"] for c in list_sandbox_containers(client) if all_ or not owner_alive(c["labels"])]
+        else:
+            ids = reap_orphans(client, everything=all_)
+    except SandboxError as exc:
+        _fail(str(exc), 1)
+    if as_json:
+        typer.echo(json.dumps({"removed" if not dry_run else "would_remove": ids}))
+    else:
+        verb = "would remove" if dry_run else "removed"
+        typer.echo(f"{verb} {len(ids)} sandbox container(s)" + "".join(f"\n  {i[:12]}" for i in ids))
+
+
+@sandbox_app.command("doctor")
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+) -> None:
+    """Check what the sandbox needs (daemon, images, tools) and say how to fix what is missing."""
+    from phalanx.sandbox.doctor import run_checks
+
+    checks = run_checks()
+    if as_json:
+        typer.echo(json.dumps([c.__dict__ for c in checks]))
+    else:
+        from rich.console import Console
+
+        console = Console()
+        for c in checks:
+            mark = {"ok": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[red]✗[/]"}[c.status]
+            console.print(f"{mark} {c.name}: {c.detail}")
+            if c.fix and c.status != "ok":
+                console.print(f"    fix: {c.fix}", style="dim", highlight=False)
+    raise typer.Exit(1 if any(c.status == "fail" for c in checks) else 0)

@@ -464,6 +464,7 @@ def execute(req, seq):
             compiled = exc
     # Objects the child only reads must not be touched by its collector: each touch copies a page.
     gc.freeze()
+    oom_before = oom_kills()
     start = time.monotonic()
     pid = os.fork()
     if pid == 0:
@@ -583,9 +584,14 @@ def execute(req, seq):
     hits = {kind for kind, marker in LIMIT_MARKERS if marker in tail and exit_code != 0}
     if sig == signal.SIGXCPU:
         timed_out = True
+    cpu = (rusage.ru_utime + rusage.ru_stime) if rusage is not None else 0.0
     if sig == signal.SIGKILL and not timed_out and not output_cap_hit:
-        # Nobody here sent SIGKILL: the kernel did, for the CPU hard limit or memory (cgroup OOM).
-        hits.add("memory")
+        # A SIGKILL we did not send: the CPU hard limit, the cgroup OOM killer, or the program itself.
+        if cpu >= float(lim["cpu_s"]) - 0.05:
+            timed_out = True
+        oom_after = oom_kills()
+        if oom_before is not None and oom_after is not None and oom_after > oom_before:
+            hits.add("memory")
     if sig == signal.SIGXFSZ:
         hits.add("file_size")
     coverage = None
@@ -594,7 +600,6 @@ def execute(req, seq):
             coverage = json.loads(bufs[cov_r].decode() or "{}")
         except ValueError:
             coverage = {}
-    cpu = (rusage.ru_utime + rusage.ru_stime) if rusage is not None else 0.0
     return {
         "stdout": bufs[out_r].decode("utf-8", "replace"),
         "stderr": stderr_text,
@@ -614,6 +619,22 @@ def execute(req, seq):
         "coverage": coverage,
         "healthy": clean,
     }
+
+
+def oom_kills():
+    """The container's cgroup OOM-kill counter (v1 or v2); None when it cannot be read (local mode)."""
+    if MODE != "container":
+        return None
+    for path in ("/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events"):
+        try:
+            with open(path) as fh:
+                for line in fh:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def _kill_group(pid):

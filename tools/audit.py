@@ -113,7 +113,10 @@ class AuditLog:
             "tool": result.tool,
             "args": raw_args,
             "status": result.status,
-            "verdicts": [v.to_dict() for v in result.verdicts],
+            "verdicts": [
+                {"hook": v.hook, "stage": v.stage, "action": v.action, "reason": v.reason}
+                for v in result.verdicts
+            ],
             "result_digest": digest(content),
             "result_size": len(content),
             "duration_ms": round(result.duration_s * 1000, 3),

@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import itertools
 import json
+import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from phalanx.models.types import Message, ToolCall, new_call_id
+from phalanx.models.types import Message, ToolCall
 from phalanx.tools.audit import AuditLog
-from phalanx.tools.errors import ToolDefinitionError, ToolTimeout, ToolUnbound
+from phalanx.tools.errors import ApprovalUnavailable, ToolDefinitionError, ToolTimeout, ToolUnbound
 from phalanx.tools.hooks import Approver, ToolHook, resolve_ask_human
 from phalanx.tools.schema import describe_issues
 from phalanx.tools.tool import Tool
@@ -36,6 +38,16 @@ from phalanx.tools.types import (
     VerdictRecord,
     render_output,
 )
+
+_ALLOW = HookVerdict.allow()
+_ID_PREFIX = "call_" + os.urandom(6).hex()
+_ids = itertools.count()
+
+
+def _new_call_id() -> str:
+    # Cheaper than uuid4 on the hot path; the random per-process prefix keeps ids unique across runs.
+    return f"{_ID_PREFIX}{next(_ids):012x}"
+
 
 # (hooks, audit, approver) of the call currently running a tool body, if any.
 _OUTER: contextvars.ContextVar[tuple[tuple[ToolHook, ...], AuditLog | None, Approver | None] | None] = (
@@ -157,7 +169,7 @@ class Toolset:
             call_id = call_id or name.id
             arguments = name.arguments if arguments is None else arguments
             name = name.name
-        call_id = call_id or new_call_id()
+        call_id = call_id or _new_call_id()
         started = time.time()
         t0 = time.perf_counter()
         outer = _OUTER.get()
@@ -327,20 +339,29 @@ class Toolset:
         """Await one hook stage; failures and bad verdicts fail closed (block)."""
         try:
             verdict = await pending
-            if not isinstance(verdict, HookVerdict):
-                raise TypeError(f"{stage} returned {type(verdict).__name__}, not a HookVerdict")
-            if verdict.action == "rewrite" and verdict.args is not None and stage != "before_call":
-                raise ValueError(f"{stage} may only rewrite the result, not the arguments")
-            if verdict.action == "ask_human":
-                ctx.verdicts.append(VerdictRecord(hook.hook_name, stage, "ask_human", verdict.question))  # type: ignore[arg-type]
-                verdict = await resolve_ask_human(verdict.question or "", ctx, approver)
+            if verdict is _ALLOW:  # the common case, kept short (see benchmarks/tool_overhead.py)
+                ctx.verdicts.append(VerdictRecord(hook.hook_name, stage, "allow"))  # type: ignore[arg-type]
+                return verdict
+            verdict = await self._check(hook, stage, ctx, verdict, approver)
         except Exception as exc:
-            if _bubbles(exc) or type(exc).__name__ == "ApprovalUnavailable":
+            if _bubbles(exc) or isinstance(exc, ApprovalUnavailable):
                 raise
             verdict = HookVerdict.block(
                 f"hook {hook.hook_name} failed ({type(exc).__name__}: {exc}); blocked to fail safe"
             )
         ctx.verdicts.append(VerdictRecord(hook.hook_name, stage, verdict.action, verdict.reason))  # type: ignore[arg-type]
+        return verdict
+
+    async def _check(
+        self, hook: ToolHook, stage: str, ctx: ToolCallContext, verdict: Any, approver: Approver | None
+    ) -> HookVerdict:
+        if not isinstance(verdict, HookVerdict):
+            raise TypeError(f"{stage} returned {type(verdict).__name__}, not a HookVerdict")
+        if verdict.action == "rewrite" and verdict.args is not None and stage != "before_call":
+            raise ValueError(f"{stage} may only rewrite the result, not the arguments")
+        if verdict.action == "ask_human":
+            ctx.verdicts.append(VerdictRecord(hook.hook_name, stage, "ask_human", verdict.question))  # type: ignore[arg-type]
+            verdict = await resolve_ask_human(verdict.question or "", ctx, approver)
         return verdict
 
     async def _body(self, ctx: ToolCallContext, validated: BaseModel, result: ToolResult) -> Any:

@@ -186,6 +186,8 @@ def render_output(output: Any) -> str:
     """Text the model sees for a tool's return value."""
     if isinstance(output, str):
         return output
+    if type(output) is int:
+        return str(output)
     if isinstance(output, BaseModel):
         return output.model_dump_json()
     try:
@@ -194,8 +196,9 @@ def render_output(output: Any) -> str:
         return str(output)
 
 
-class CallStats(BaseModel):
-    """Counters of a toolset's calls (also part of an agent run's stats)."""
+@dataclass(slots=True)
+class CallStats:
+    """Counters of a toolset's calls (a plain dataclass: it is updated on the hot path)."""
 
     calls: int = 0
     ok: int = 0
@@ -207,6 +210,10 @@ class CallStats(BaseModel):
     unknown_tool: int = 0
     timeouts: int = 0
     retries: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters as a dict (for JSON output)."""
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
 
     def count(self, result: ToolResult) -> None:
         """Add one finished call."""

@@ -104,7 +104,7 @@ class EvolvePipeline:
             try:
                 return schema.model_validate(extract_json_object(text))
             except (ValueError, ValidationError) as exc:
-                detail = str(exc).splitlines()[0] if isinstance(exc, ValueError) else _short(exc)
+                detail = _short(exc) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
             messages += [
                 Message.assistant(text),
                 Message.user(

@@ -41,6 +41,7 @@ class PromptLibrary:
             for f in sorted(self.override.rglob("*.j2")):
                 digest.update(str(f.relative_to(self.override)).encode() + f.read_bytes())
             self.version = f"{version}+custom:{digest.hexdigest()[:8]}"
+        self._cache: dict[tuple[str, str], jinja2.Template] = {}
         self._env = jinja2.Environment(
             loader=jinja2.FileSystemLoader([str(p) for p in self._search_path()]),
             undefined=jinja2.StrictUndefined,
@@ -69,6 +70,9 @@ class PromptLibrary:
 
     def render(self, task: str, name: str, **values: object) -> str:
         """Render the template for (task, name) with `values`."""
-        path = Path(self.template_path(task, name))
-        template = self._env.from_string(path.read_text(encoding="utf-8"))
+        key = (task, name)
+        template = self._cache.get(key)
+        if template is None:
+            path = Path(self.template_path(task, name))
+            template = self._cache[key] = self._env.from_string(path.read_text(encoding="utf-8"))
         return template.render(**values).strip()

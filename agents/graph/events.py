@@ -28,6 +28,8 @@ class RunEvent(BaseModel):
     """What happened: `node_start`, `node_end`, `token`, `tool_call`, `custom`, `error`, `interrupt`, `done`."""
     node: str | None = None
     """Node the event belongs to (`None` for run-level events such as `done`)."""
+    task_id: str | None = None
+    """LangGraph task id of the node run: tells apart parallel runs of one node (a `Send` fan-out)."""
     ts: float = Field(default_factory=time.monotonic)
     """`time.monotonic()` when the event was created (comparable within one process)."""
     thread_id: str | None = None
@@ -64,8 +66,8 @@ class EventSink:
 
 SINK: ContextVar[EventSink | None] = ContextVar("phalanx_event_sink", default=None)
 """The active stream's sink (set only while `GraphRuntime.stream` runs)."""
-CURRENT_NODE: ContextVar[str | None] = ContextVar("phalanx_current_node", default=None)
-"""Name of the node whose code is running (set by the node wrapper while streaming)."""
+CURRENT_NODE: ContextVar[tuple[str, str | None] | None] = ContextVar("phalanx_current_node", default=None)
+"""(node name, task id) of the node whose code is running (set by the node wrapper while streaming)."""
 NAMESPACE: ContextVar[tuple[str, ...]] = ContextVar("phalanx_namespace", default=())
 """Subgraph path of the running node."""
 
@@ -86,10 +88,12 @@ def emit(kind: str, **data: Any) -> None:
     if kind not in _KINDS or kind in ("node_start", "node_end", "done", "interrupt"):
         data = {"type": kind, **data}
         kind = "custom"
+    node, task_id = CURRENT_NODE.get() or (None, None)
     sink.put(
         RunEvent(
             kind=kind,  # type: ignore[arg-type]
-            node=CURRENT_NODE.get(),
+            node=node,
+            task_id=task_id,
             thread_id=sink.thread_id,
             namespace=NAMESPACE.get(),
             data=data,

@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from langgraph.config import get_config
 from langgraph.errors import GraphBubbleUp, GraphInterrupt
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
@@ -58,6 +59,7 @@ def wrap_node(name: str, fn: NodeFn, state_model: type[BaseModel], policy: NodeP
                     RunEvent(
                         kind="error",
                         node=name,
+                        task_id=(CURRENT_NODE.get() or (None, None))[1],
                         thread_id=sink.thread_id,
                         namespace=NAMESPACE.get(),
                         data={
@@ -109,14 +111,19 @@ def wrap_node(name: str, fn: NodeFn, state_model: type[BaseModel], policy: NodeP
                 except Exception as exc:
                     raise NodeFailed(name, 1, exc) from exc
             return await attempts(state, None)
-        CURRENT_NODE.set(name)
+        task_id = _task_id()
+        CURRENT_NODE.set((name, task_id))
         ns = NAMESPACE.get()
         t0 = time.monotonic()
-        sink.put(RunEvent(kind="node_start", node=name, ts=t0, thread_id=sink.thread_id, namespace=ns))
+        sink.put(
+            RunEvent(
+                kind="node_start", node=name, ts=t0, thread_id=sink.thread_id, namespace=ns, task_id=task_id
+            )
+        )
         try:
             out = await attempts(state, sink)
         except GraphInterrupt as exc:
-            _report_interrupts(sink, name, ns, exc)
+            _report_interrupts(sink, name, ns, task_id, exc)
             raise
         except NodeFailed as exc:
             sink.put(
@@ -125,6 +132,7 @@ def wrap_node(name: str, fn: NodeFn, state_model: type[BaseModel], policy: NodeP
                     node=name,
                     thread_id=sink.thread_id,
                     namespace=ns,
+                    task_id=task_id,
                     duration_s=time.monotonic() - t0,
                     data={"error": str(exc), "attempt": exc.attempts, "will_retry": False},
                 )
@@ -133,7 +141,13 @@ def wrap_node(name: str, fn: NodeFn, state_model: type[BaseModel], policy: NodeP
         t1 = time.monotonic()
         sink.put(
             RunEvent(
-                kind="node_end", node=name, ts=t1, thread_id=sink.thread_id, namespace=ns, duration_s=t1 - t0
+                kind="node_end",
+                node=name,
+                ts=t1,
+                thread_id=sink.thread_id,
+                namespace=ns,
+                task_id=task_id,
+                duration_s=t1 - t0,
             )
         )
         return out
@@ -143,7 +157,18 @@ def wrap_node(name: str, fn: NodeFn, state_model: type[BaseModel], policy: NodeP
     return node
 
 
-def _report_interrupts(sink: EventSink, node: str, ns: tuple[str, ...], exc: GraphInterrupt) -> None:
+def _task_id() -> str | None:
+    """The running LangGraph task's id (from its checkpoint namespace `...|node:task_id`)."""
+    try:
+        ns = get_config().get("metadata", {}).get("langgraph_checkpoint_ns", "")
+    except RuntimeError:  # not inside a LangGraph task
+        return None
+    return ns.rpartition(":")[2] or None
+
+
+def _report_interrupts(
+    sink: EventSink, node: str, ns: tuple[str, ...], task_id: str | None, exc: GraphInterrupt
+) -> None:
     interrupts = exc.args[0] if exc.args else ()
     for item in interrupts:
         if item.id in sink.seen_interrupts:
@@ -155,6 +180,7 @@ def _report_interrupts(sink: EventSink, node: str, ns: tuple[str, ...], exc: Gra
                 node=node,
                 thread_id=sink.thread_id,
                 namespace=ns,
+                task_id=task_id,
                 data={"id": item.id, "value": item.value},
             )
         )

@@ -77,7 +77,10 @@ def find_problems(spec: GraphSpec, step_limit: int | None) -> list[str]:
             problems.append(f"node {name!r} is unreachable from START (nothing leads to it)")
     problems += _dead_ends(g, reachable)
     if step_limit is None:
+        order = {name: i for i, name in enumerate(spec.nodes)}
         for cycle in islice(nx.simple_cycles(g), 3):
+            k = min(range(len(cycle)), key=lambda i: order.get(cycle[i], -1))
+            cycle = cycle[k:] + cycle[:k]  # start at the node declared first: stable messages
             path = " -> ".join([*cycle, cycle[0]])
             problems.append(
                 f"cycle {path} has no step limit; pass compile(step_limit=N) to bound how many steps it may run"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import re
-from enum import Enum
 from typing import Any, Literal, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -218,12 +217,3 @@ def describe_issues(exc: ValidationError) -> list[dict[str, Any]]:
                 got_text = got_text[:77] + "..."
         issues.append({"argument": loc, "expected": err.get("msg", "valid value"), "got": got_text})
     return issues
-
-
-def enum_values(annotation: Any) -> list[Any] | None:
-    """Allowed values of an Enum or Literal annotation (helper for tests and docs)."""
-    if inspect.isclass(annotation) and issubclass(annotation, Enum):
-        return [m.value for m in annotation]
-    if getattr(annotation, "__origin__", None) is Literal:
-        return list(annotation.__args__)
-    return None

@@ -16,6 +16,7 @@ Builder vs runtime: `build_subtasks` describes the tasks of one problem;
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Sequence
 from typing import Literal
 
@@ -45,6 +46,12 @@ class Subtask(BaseModel):
         return self.prefix + self.remainder
 
 
+def source_lines(text: str) -> list[str]:
+    """`text` split after each "\\n" (not `str.splitlines`, which also splits on form feeds and
+    other characters Python's line numbering does not count)."""
+    return re.findall(r"[^\n]*\n|[^\n]+$", text)
+
+
 def statement_starts(source: str) -> dict[int, int]:
     """For each line inside some statement, the first line of the innermost statement holding it."""
     tree = ast.parse(source)
@@ -70,7 +77,7 @@ def build_subtasks(problem: Problem) -> list[Subtask]:
         SyntaxError: the canonical solution does not parse.
     """
     source = problem.canonical_solution
-    lines = source.splitlines(keepends=True)
+    lines = source_lines(source)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     text = "".join(lines)

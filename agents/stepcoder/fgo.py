@@ -16,6 +16,8 @@ import types
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from phalanx.agents.stepcoder.cccs import source_lines
+
 
 def executable_lines(source: str) -> set[int]:
     """Lines that carry bytecode in `source` (what a line tracer could ever report)."""
@@ -57,7 +59,7 @@ def dead_char_spans(text: str, dead: set[int], *, first_line: int = 1) -> list[t
     """
     spans: list[tuple[int, int]] = []
     pos = 0
-    for i, line in enumerate(text.splitlines(keepends=True)):
+    for i, line in enumerate(source_lines(text)):
         body = line.rstrip("\r\n")
         if first_line + i in dead:
             indent = len(body) - len(body.lstrip())

@@ -24,7 +24,11 @@ GOOD = {
 def test_sample_loads_with_modes_and_entry_points(sample_path):
     problems = load_problems(sample_path)
     assert len(problems) == 300
-    assert Counter(p.difficulty for p in problems) == {"introductory": 100, "interview": 100, "competition": 100}
+    assert Counter(p.difficulty for p in problems) == {
+        "introductory": 100,
+        "interview": 100,
+        "competition": 100,
+    }
     assert Counter(p.io_mode for p in problems) == {"stdin": 217, "call": 83}
     for p in problems:
         assert p.fn_name and p.fn_name in p.canonical_solution
@@ -83,7 +87,9 @@ def test_bad_json_line_and_other_file_errors(tmp_path):
 
 def test_json_list_release(tmp_path):
     path = tmp_path / "data.json"
-    path.write_text(json.dumps([GOOD, GOOD | {"starter_code": "\ndef g():\n", "inputs": ["1\n"], "outputs": ["1\n"]}]))
+    path.write_text(
+        json.dumps([GOOD, GOOD | {"starter_code": "\ndef g():\n", "inputs": ["1\n"], "outputs": ["1\n"]}])
+    )
     a, b = load_problems(path)
     assert (a.io_mode, a.fn_name, a.problem_id) == ("call", "f", "0")
     assert (b.io_mode, b.fn_name, b.problem_id) == ("stdin", "g", "1")
@@ -95,7 +101,9 @@ def test_json_list_release(tmp_path):
 def test_original_apps_layout(tmp_path):
     call = tmp_path / "test" / "0001"
     call.mkdir(parents=True)
-    (call / "input_output.json").write_text(json.dumps({"fn_name": "add", "inputs": [[1, 2]], "outputs": [[3]]}))
+    (call / "input_output.json").write_text(
+        json.dumps({"fn_name": "add", "inputs": [[1, 2]], "outputs": [[3]]})
+    )
     (call / "solutions.json").write_text(json.dumps(["def add(a, b):\n    return a + b\n"]))
     (call / "metadata.json").write_text(json.dumps({"difficulty": "interview"}))
     (call / "question.txt").write_text("Add two numbers.")

@@ -154,7 +154,9 @@ async def test_sleeping_program_hits_the_wall_clock_backstop(executor, make_prob
 
 async def test_huge_output_is_cut_off_quickly(executor, make_problem):
     p = make_problem("stdin", ["\n"], ["x\n"], fn_name="main")
-    res = await executor.run(p, "import sys\ndef main():\n    while True:\n        sys.stdout.write('x' * 65536)\n")
+    res = await executor.run(
+        p, "import sys\ndef main():\n    while True:\n        sys.stdout.write('x' * 65536)\n"
+    )
     assert res.cases[0].outcome == "wrong_answer"
     assert "output exceeded" in res.cases[0].detail
     assert res.wall_s < 30
@@ -198,7 +200,9 @@ async def test_files_and_network_are_contained(executor, make_problem):
                 print("readable" if os.path.exists("/work/shared") else "hidden")
         """
     )
-    p = make_problem("stdin", ["net\n", "spec\n", "host\n"], ["blocked\n", "hidden\n", "hidden\n"], fn_name="main")
+    p = make_problem(
+        "stdin", ["net\n", "spec\n", "host\n"], ["blocked\n", "hidden\n", "hidden\n"], fn_name="main"
+    )
     res = await executor.run(p, program)
     stop.set()
     thread.join(timeout=5)

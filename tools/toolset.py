@@ -10,6 +10,7 @@ Tool bodies are private to `Tool`, so there is no public way around this path
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -50,7 +51,7 @@ class Toolset:
         tools: Iterable[Tool] = (),
         *,
         hooks: Sequence[ToolHook] = (),
-        audit: AuditLog | str | None = None,
+        audit: AuditLog | str | os.PathLike[str] | None = None,
         approver: Approver | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
@@ -59,7 +60,7 @@ class Toolset:
         for hook in self.hooks:
             if not isinstance(hook, ToolHook):
                 raise TypeError(f"hooks must be ToolHook instances, got {type(hook).__name__}")
-        self.audit = AuditLog(audit) if isinstance(audit, str) else audit
+        self.audit = AuditLog(audit) if isinstance(audit, str | os.PathLike) else audit
         self.approver = approver
         self.metadata = dict(metadata or {})
         self.stats = CallStats()

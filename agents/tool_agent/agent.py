@@ -251,8 +251,7 @@ class _Run:
 
     async def run_tools(self, step: int, reply: Message, calls: list[ToolCall]) -> AgentResult | None:
         agent = self.agent
-        content = None if agent.native else reply.content
-        self.transcript.append(Message.assistant(content, tool_calls=calls))
+        self.transcript.append(Message.assistant(reply.content or None, tool_calls=calls))
         for c in calls:
             self.emit("tool_call", name=c.name, arguments=c.arguments, call_id=c.id, agent=agent.name)
         results = await agent.toolset.call_many(

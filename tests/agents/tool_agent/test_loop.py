@@ -184,3 +184,41 @@ def test_native_protocol_needs_a_tool_capable_model() -> None:
         ToolAgent(text_model([]), [multiply], protocol="native")
     with pytest.raises(ValueError, match="limits must be positive"):
         ToolAgent(text_model([]), [multiply], max_steps=0)
+
+
+async def test_ask_human_hook_interrupts_the_agent_node_and_resume_finishes() -> None:
+    from phalanx.agents.graph import END, START, GraphBuilder
+    from phalanx.tools import ToolCallContext, ToolHook, Toolset
+
+    class AskBeforeMultiply(ToolHook):
+        async def before_call(self, ctx: ToolCallContext) -> HookVerdict:
+            return HookVerdict.ask_human(f"multiply {ctx.args}?")
+
+    class State(BaseModel):
+        query: str = ""
+        answer: str | None = None
+
+    model = ScriptedModel(
+        lambda msgs, tools: (
+            ToolCall(name="multiply", arguments='{"a": 5, "b": 6}')
+            if msgs[-1].role == "user"
+            else f"tool said: {msgs[-1].content}"
+        )
+    )
+    agent = ToolAgent(model, Toolset([multiply], hooks=[AskBeforeMultiply()]))
+    runtime = (
+        GraphBuilder(State, name="hitl")
+        .add_node("agent", agent.as_node())
+        .add_edge(START, "agent")
+        .add_edge("agent", END)
+        .compile(checkpointer="memory")
+    )
+    paused = await runtime.run({"query": "5*6?"}, thread_id="h1")
+    assert paused.answer is None
+    [pending] = await runtime.pending_interrupts("h1")
+    assert pending.value["question"] == "multiply {'a': 5, 'b': 6}?"
+    done = await runtime.resume("h1", value=True)
+    assert done.answer == "tool said: 30"
+    await runtime.run({"query": "5*6?"}, thread_id="h2")
+    denied = await runtime.resume("h2", value=False)
+    assert denied.answer.startswith("tool said: Blocked") and "human declined" in denied.answer

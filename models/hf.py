@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,14 +24,18 @@ from urllib.parse import parse_qsl
 
 from phalanx.models.base import TokenCallback, register_backend
 from phalanx.models.batching import MicroBatcher
+from phalanx.models.chat_template import (
+    JSON_MODE_INSTRUCTION,
+    build_response,
+    render_chat,
+    template_supports_tools,
+)
 from phalanx.models.errors import ModelSpecError
 from phalanx.models.hf_generate import GenRequest, GenResult, batch_key, generate_batch, generate_kwargs
-from phalanx.models.toolparse import first_json_object, parse_tool_calls
-from phalanx.models.types import ChatResponse, GenerationConfig, Message, Usage
+from phalanx.models.types import ChatResponse, GenerationConfig, Message
 
-__all__ = ["HFChatModel", "generate_kwargs", "load_hf_model"]
+__all__ = ["JSON_MODE_INSTRUCTION", "HFChatModel", "generate_kwargs", "load_hf_model"]
 
-JSON_MODE_INSTRUCTION = "Respond with a single JSON object and nothing else."
 _uids = itertools.count(1)
 
 
@@ -56,17 +59,10 @@ class HFChatModel:
         window_s: float = 0.005,
         max_batch_size: int = 32,
     ) -> None:
-        if not getattr(tokenizer, "chat_template", None):
-            raise ModelSpecError(
-                f"{name}: the tokenizer has no chat template; set `tokenizer.chat_template` "
-                "(a Jinja string) and save it with the model"
-            )
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
-        template = tokenizer.chat_template
-        template_text = template if isinstance(template, str) else json.dumps(template)
-        self.supports_tools = "tools" in template_text
+        self.supports_tools = template_supports_tools(tokenizer, name)
         """True when the chat template renders `tools`; calls are then parsed from the text."""
         self.batcher: MicroBatcher[GenRequest, GenResult] = MicroBatcher(
             self._run_batch, window_s=window_s, max_batch_size=max_batch_size, key=batch_key, name=name
@@ -99,24 +95,9 @@ class HFChatModel:
         json_mode: bool = False,
     ) -> list[int]:
         """Token ids of the chat-template prompt for `messages`, ending at the assistant turn."""
-        dicts = []
-        for m in messages:
-            d = m.to_openai()
-            if m.tool_calls and not self.supports_tools:
-                # The template cannot show structured calls; keep them visible as text.
-                calls = [{"name": c.name, "arguments": json.loads(c.arguments or "{}")} for c in m.tool_calls]
-                d = {"role": m.role, "content": ((m.content or "") + "\n" + json.dumps(calls)).strip()}
-            dicts.append(d)
-        if json_mode:
-            if dicts and dicts[0]["role"] == "system":
-                dicts[0] = {
-                    **dicts[0],
-                    "content": f"{dicts[0]['content'] or ''}\n{JSON_MODE_INSTRUCTION}".strip(),
-                }
-            else:
-                dicts.insert(0, {"role": "system", "content": JSON_MODE_INSTRUCTION})
-        extra = {"tools": tools} if tools and self.supports_tools else {}
-        text = self.tokenizer.apply_chat_template(dicts, tokenize=False, add_generation_prompt=True, **extra)
+        text = render_chat(
+            self.tokenizer, messages, tools=tools, json_mode=json_mode, supports_tools=self.supports_tools
+        )
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     async def chat(
@@ -146,18 +127,14 @@ class HFChatModel:
     def _to_response(
         self, result: GenResult, tools: list[dict[str, Any]] | None, json_mode: bool
     ) -> ChatResponse:
-        content: str | None = result.text
-        calls = []
-        if tools and self.supports_tools:
-            names = {t.get("function", t).get("name") for t in tools}
-            content, calls = parse_tool_calls(result.text, names)
-        if json_mode and not calls and content is not None:
-            content = first_json_object(content) or content
-        usage = Usage(prompt_tokens=result.prompt_tokens, completion_tokens=len(result.token_ids))
-        return ChatResponse(
-            message=Message.assistant(content or (None if calls else ""), tool_calls=calls),
-            finish_reason="tool_calls" if calls else result.finish_reason,
-            usage=usage,
+        return build_response(
+            result.text,
+            finish_reason=result.finish_reason,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=len(result.token_ids),
+            tools=tools,
+            json_mode=json_mode,
+            supports_tools=self.supports_tools,
             model=self.name,
         )
 
@@ -166,36 +143,50 @@ class HFChatModel:
         await self.batcher.aclose()
 
 
-def _load_pretrained(path: Path, device: str | None) -> tuple[Any, Any]:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def check_model_dir(path: Path) -> bool:
+    """Check an `hf:`/`vllm:` target; True when it is a local model directory.
 
-    where = str(path)
+    False means "not a local path": the caller may still look it up in the local
+    Hugging Face cache.
+
+    Raises:
+        ModelSpecError: a file, a directory without `config.json`, or an explicit
+            local path (`./`, `/`, `~`) that does not exist.
+    """
     if path.exists():
         if not path.is_dir():
             raise ModelSpecError(
-                f"hf model path {path} is a file; pass the directory written by save_pretrained"
+                f"model path {path} is a file; pass the directory written by save_pretrained"
             )
         if not (path / "config.json").is_file():
             raise ModelSpecError(
                 f"{path} is not a model directory (no config.json); pass a directory written by "
                 "`save_pretrained`, e.g. one made with phalanx.models.tiny.build_tiny_checkpoint"
             )
-    elif str(path).startswith((".", "/", "~")):
-        raise ModelSpecError(f"hf model path {path} does not exist; pass a local model directory")
+        return True
+    if str(path).startswith((".", "/", "~")):
+        raise ModelSpecError(f"model path {path} does not exist; pass a local model directory")
+    return False
+
+
+def _load_pretrained(path: Path, device: str | None) -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    is_dir = check_model_dir(path)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.float32 if device == "cpu" else "auto"
     try:
-        tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(where, local_files_only=True, dtype=dtype)
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dtype)
     except (OSError, ValueError, KeyError) as exc:
-        if not path.exists():
+        if not is_dir:
             raise ModelSpecError(
-                f"hf model {where!r} is neither a local directory nor in the local Hugging Face cache "
+                f"hf model {str(path)!r} is neither a local directory nor in the local Hugging Face cache "
                 "(phalanx never downloads); pass a directory written by save_pretrained"
             ) from exc
-        raise ModelSpecError(f"cannot load hf model from {where}: {exc}") from exc
+        raise ModelSpecError(f"cannot load hf model from {path}: {exc}") from exc
     model.to(device)
     model.eval()
     return model, tokenizer

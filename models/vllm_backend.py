@@ -1,0 +1,124 @@
+"""`vllm:PATH`: a local model served in-process by vLLM's async engine (optional extra, CUDA only).
+
+vLLM batches concurrent requests itself (continuous batching), so this backend hands
+every `chat` call straight to the engine. Prompts are rendered with the model's chat
+template exactly as the `hf:` backend does, and text is turned back into tool calls /
+JSON the same way, so switching `hf:` to `vllm:` changes speed, not behaviour.
+
+Install with `pip install 'phalanx[vllm]'` on a machine with a CUDA GPU. vLLM is
+imported only when a `vllm:` model is loaded.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from phalanx.models.base import TokenCallback, register_backend
+from phalanx.models.chat_template import build_response, render_chat, template_supports_tools
+from phalanx.models.errors import ModelSpecError, ModelUnavailable
+from phalanx.models.hf import check_model_dir
+from phalanx.models.types import ChatResponse, GenerationConfig, Message
+
+INSTALL_HINT = (
+    "install the extra with `pip install 'phalanx[vllm]'` on a machine with a CUDA GPU, or use hf:PATH"
+)
+_ids = itertools.count(1)
+
+
+def sampling_params(config: GenerationConfig) -> Any:
+    """Map a `GenerationConfig` to vLLM `SamplingParams` (temperature 0 = greedy)."""
+    from vllm import SamplingParams
+
+    return SamplingParams(
+        temperature=(config.temperature or 1.0) if config.sampling else 0.0,
+        top_p=config.top_p if config.sampling else 1.0,
+        top_k=(config.top_k or -1) if config.sampling else -1,  # vLLM: -1 disables top-k
+        repetition_penalty=config.repetition_penalty,
+        max_tokens=config.max_new_tokens,
+        seed=config.seed,
+        stop=list(config.stop) or None,
+    )
+
+
+class VLLMChatModel:
+    """A chat model on vLLM's `AsyncLLMEngine`.
+
+    Args:
+        path: model directory written by `save_pretrained`.
+        name: reported as `ChatResponse.model`.
+        **engine_args: passed to vLLM's `AsyncEngineArgs` (e.g. `gpu_memory_utilization`,
+            `max_model_len`, `tensor_parallel_size`).
+
+    Raises:
+        ModelSpecError: `path` is not a model directory.
+        ModelUnavailable: vLLM is not installed or no CUDA GPU is visible.
+    """
+
+    def __init__(self, path: str | Path, *, name: str | None = None, **engine_args: Any) -> None:
+        path = Path(path).expanduser()
+        if not check_model_dir(path):
+            raise ModelSpecError(f"vllm model path {path} does not exist; pass a local model directory")
+        try:
+            from vllm import AsyncEngineArgs, AsyncLLMEngine
+        except ImportError as exc:
+            raise ModelUnavailable(f"vllm:{path}: vLLM is not installed; {INSTALL_HINT}") from exc
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ModelUnavailable(f"vllm:{path}: no CUDA GPU is visible; {INSTALL_HINT}")
+        from transformers import AutoTokenizer
+
+        self.name = name or f"vllm:{path}"
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        self.supports_tools = template_supports_tools(self.tokenizer, self.name)
+        self.engine = AsyncLLMEngine.from_engine_args(AsyncEngineArgs(model=str(path), **engine_args))
+
+    async def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        config: GenerationConfig | None = None,
+        json_mode: bool = False,
+        on_token: TokenCallback | None = None,
+    ) -> ChatResponse:
+        """Generate one answer; vLLM batches concurrent calls on the GPU."""
+        config = config or GenerationConfig()
+        prompt = render_chat(
+            self.tokenizer, messages, tools=tools, json_mode=json_mode, supports_tools=self.supports_tools
+        )
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        final, sent = None, 0
+        async for output in self.engine.generate(
+            {"prompt_token_ids": ids}, sampling_params(config), request_id=f"phalanx-{next(_ids)}"
+        ):
+            final = output.outputs[0]
+            if on_token is not None and len(final.text) > sent:
+                on_token(final.text[sent:])
+                sent = len(final.text)
+        if final is None:
+            raise ModelUnavailable(f"{self.name}: the engine returned no output")
+        return build_response(
+            final.text,
+            finish_reason="length" if final.finish_reason == "length" else "stop",
+            prompt_tokens=len(ids),
+            completion_tokens=len(final.token_ids),
+            tools=tools,
+            json_mode=json_mode,
+            supports_tools=self.supports_tools,
+            model=self.name,
+        )
+
+    async def aclose(self) -> None:
+        """Shut the engine down (frees GPU memory)."""
+        shutdown = getattr(self.engine, "shutdown", None)
+        if callable(shutdown):
+            shutdown()
+
+
+@register_backend("vllm")
+def _load(target: str) -> VLLMChatModel:
+    return VLLMChatModel(target)

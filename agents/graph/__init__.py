@@ -14,6 +14,7 @@ from phalanx.agents.graph.errors import (
     GraphValidationError,
     NodeFailed,
     NodeTimeout,
+    StepLimitExceeded,
     ThreadNotFound,
 )
 from phalanx.agents.graph.events import EventKind, RunEvent, emit
@@ -38,6 +39,7 @@ __all__ = [
     "RetryPolicy",
     "RunEvent",
     "Send",
+    "StepLimitExceeded",
     "ThreadNotFound",
     "ThreadState",
     "append",

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from phalanx.agents.graph.errors import GraphValidationError
 from phalanx.agents.graph.mermaid import to_mermaid
-from phalanx.agents.graph.node import wrap_node
+from phalanx.agents.graph.node import wrap_node, wrap_router
 from phalanx.agents.graph.policy import NodePolicy
 from phalanx.agents.graph.spec import BranchSpec, EdgeSpec, GraphSpec, NodeSpec
 from phalanx.agents.graph.subgraph import subgraph_node
@@ -142,7 +142,8 @@ class GraphBuilder(Generic[S]):
         for edge in self.spec.edges:
             g.add_edge(edge.sources[0] if len(edge.sources) == 1 else list(edge.sources), edge.target)
         for branch in self.spec.branches:
-            g.add_conditional_edges(branch.source, branch.router, branch.path_map or list(branch.targets))
+            router = wrap_router(branch.source, branch.router, model)
+            g.add_conditional_edges(branch.source, router, branch.path_map or list(branch.targets))
         return g.compile(checkpointer=checkpointer, name=self.name)
 
     def compile(

@@ -56,6 +56,18 @@ class NodeTimeout(GraphError, TimeoutError):
         return (NodeTimeout, (self.node, self.timeout_s))
 
 
+class StepLimitExceeded(GraphError):
+    """A run took more supersteps than its step limit (usually a cycle whose exit never fires)."""
+
+    def __init__(self, graph: str, limit: int) -> None:
+        self.graph = graph
+        self.limit = limit
+        super().__init__(
+            f"graph {graph!r} did not finish within {limit} steps; check the exit condition of its cycle "
+            "or compile it with a larger step_limit (progress so far is checkpointed: resume continues)"
+        )
+
+
 class CheckpointerSpecError(GraphError, ValueError):
     """A `checkpointer=` argument that is not `"memory"`, `"sqlite:PATH"`, `None` or a saver."""
 

@@ -48,6 +48,7 @@ class NodePolicy(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     timeout_s: float | None = Field(None, gt=0)
-    """Wall-clock limit of one attempt (asyncio); `None` means no limit."""
+    """Wall-clock limit of one attempt (asyncio cancellation, so it stops an async node at its next
+    `await`; a plain function blocking the loop cannot be cut short); `None` means no limit."""
     retry: RetryPolicy | None = None
     """Retries on transient errors; `None` means one attempt."""

@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 from pydantic import BaseModel, ConfigDict
 
 from phalanx.agents.graph.checkpoint import parse_checkpointer
-from phalanx.agents.graph.errors import GraphError, ThreadNotFound
+from phalanx.agents.graph.errors import GraphError, NodeFailed, StepLimitExceeded, ThreadNotFound
 from phalanx.agents.graph.events import SINK, EventSink, RunEvent
 from phalanx.agents.graph.validation import find_problems, longest_path_len
 
@@ -126,9 +127,9 @@ class GraphRuntime(Generic[S]):
         async with self.checkpointing.open() as saver:
             yield self._compiled.copy(update={"checkpointer": saver})
 
-    def _input(self, value: S | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    def _input(self, value: S | Mapping[str, Any] | None) -> dict[str, Any]:
         if value is None:
-            return None
+            return {}  # LangGraph reads a None input as "resume"; a run starts from the defaults
         if isinstance(value, BaseModel):
             if not isinstance(value, self._model):
                 raise TypeError(
@@ -159,7 +160,10 @@ class GraphRuntime(Generic[S]):
         """
         config = self._config(self._thread(thread_id))
         async with self._graph() as graph:
-            values = await graph.ainvoke(self._input(input), config, durability=self._durability)
+            try:
+                values = await graph.ainvoke(self._input(input), config, durability=self._durability)
+            except GraphRecursionError as exc:
+                raise StepLimitExceeded(self.name, self._recursion_limit) from exc
         return self._output(values)
 
     async def resume(
@@ -180,7 +184,10 @@ class GraphRuntime(Generic[S]):
             if command is _FINISHED:
                 snapshot = await graph.aget_state(config)
                 return self._output(snapshot.values)
-            out = await graph.ainvoke(command, config, durability=self._durability)
+            try:
+                out = await graph.ainvoke(command, config, durability=self._durability)
+            except GraphRecursionError as exc:
+                raise StepLimitExceeded(self.name, self._recursion_limit) from exc
         return self._output(out)
 
     async def _resume_command(
@@ -290,7 +297,9 @@ class GraphRuntime(Generic[S]):
                     )
                     sink.put(None)
                 except Exception as exc:  # noqa: BLE001 - handed to the consumer below
-                    if not _reported(exc):
+                    if isinstance(exc, GraphRecursionError):
+                        exc = StepLimitExceeded(self.name, self._recursion_limit)
+                    if not isinstance(exc, NodeFailed):  # a node's failure already has its error event
                         sink.put(
                             RunEvent(
                                 kind="error", thread_id=tid, data={"error": f"{type(exc).__name__}: {exc}"}
@@ -315,9 +324,3 @@ class GraphRuntime(Generic[S]):
 
 
 _FINISHED = object()
-
-
-def _reported(exc: BaseException) -> bool:
-    from phalanx.agents.graph.errors import NodeFailed
-
-    return isinstance(exc, NodeFailed)

@@ -73,3 +73,30 @@ async def test_stream_order_per_node() -> None:
     assert sum(1 for k in kinds if k == ("token", "work")) == 4
     assert events[-1].data["state"].count == 4
     assert all(a.ts <= b.ts for a, b in zip(events, events[1:], strict=False))
+
+
+async def test_parallel_runs_share_one_sqlite_file(tmp_path) -> None:
+    import asyncio
+
+    runtime = build().compile(checkpointer=f"sqlite:{tmp_path / 'shared.db'}")
+    outs = await asyncio.gather(*(runtime.run({"topic": f"t{i}"}, thread_id=f"th{i}") for i in range(4)))
+    assert [o.topic for o in outs] == [f"T{i}" for i in range(4)]
+    assert all(o.count == 4 for o in outs)
+    assert (await runtime.state("th2")).values.topic == "T2"
+
+
+def test_bad_checkpointer_and_input_are_clear() -> None:
+    import pytest
+
+    from phalanx.agents import CheckpointerSpecError
+
+    with pytest.raises(CheckpointerSpecError, match="sqlite:PATH"):
+        build().compile(checkpointer="postgres://x")
+
+
+async def test_bad_input_names_the_field() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="count"):
+        await build().compile(checkpointer=None).run({"count": "many"})

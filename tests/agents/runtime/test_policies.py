@@ -125,3 +125,70 @@ async def test_timeout_is_retried_when_declared() -> None:
 def test_retry_on_must_be_exception_types() -> None:
     with pytest.raises(ValueError, match="exception classes"):
         RetryPolicy(retry_on=("ConnectionError",))
+
+
+async def test_router_failure_names_its_source() -> None:
+    async def start(state: State) -> dict:
+        return {}
+
+    def choose(state: State) -> str:
+        raise KeyError("no route")
+
+    runtime = (
+        GraphBuilder(State, name="r")
+        .add_node("start", start)
+        .add_edge(START, "start")
+        .add_conditional_edges("start", choose, [END])
+        .compile(checkpointer=None)
+    )
+    with pytest.raises(NodeFailed, match=r"start \(router choose\)"):
+        await runtime.run()
+
+
+async def test_step_limit_exceeded_is_a_clear_error() -> None:
+    from phalanx.agents import StepLimitExceeded
+
+    async def spin(state: State) -> dict:
+        return {"value": state.value + 1}
+
+    runtime = (
+        GraphBuilder(State, name="loop")
+        .add_node("spin", spin)
+        .add_edge(START, "spin")
+        .add_conditional_edges("spin", lambda s: "spin" if s.value < 100 else END, ["spin", END])
+        .compile(checkpointer="memory", step_limit=5)
+    )
+    with pytest.raises(StepLimitExceeded, match="within 5 steps"):
+        await runtime.run(thread_id="l")
+    assert (await runtime.state("l")).values.value >= 4  # progress so far was kept
+
+
+async def test_broad_retry_on_never_retries_an_interrupt() -> None:
+    from phalanx.agents import interrupt
+
+    calls: list[int] = []
+
+    async def ask(state: State) -> dict:
+        calls.append(1)
+        return {"value": interrupt("number?")}
+
+    policy = NodePolicy(retry=RetryPolicy(retry_on=(Exception,), initial_s=0.0, jitter_s=0.0))
+    runtime = (
+        GraphBuilder(State, name="ask")
+        .add_node("ask", ask, policy=policy)
+        .add_edge(START, "ask")
+        .add_edge("ask", END)
+        .compile(checkpointer="memory")
+    )
+    await runtime.run(thread_id="a")
+    assert calls == [1]
+    assert (await runtime.resume("a", value=42)).value == 42
+
+
+async def test_a_nodes_own_timeout_error_is_not_mistaken_for_the_deadline() -> None:
+    async def remote(state: State) -> dict:
+        raise TimeoutError("upstream read timed out")
+
+    with pytest.raises(NodeFailed) as info:
+        await single(remote, NodePolicy(timeout_s=10)).run({})
+    assert type(info.value.error) is TimeoutError

@@ -199,6 +199,12 @@ class LocalSandbox:
         finally:
             self.pool.release(runner, recycle=recycle)
 
+    async def warm_up(self) -> None:
+        """Start the runners now rather than on first use (and wait until one is ready)."""
+        self.pool.warm_up()
+        runner = await self.pool.acquire(timeout_s=max(self.pool.acquire_timeout_s, 60.0))
+        self.pool.release(runner)
+
     async def aclose(self) -> None:
         await self.pool.aclose()
         shutil.rmtree(self._root, ignore_errors=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import threading
 import uuid
@@ -107,16 +106,10 @@ class DockerSandbox:
 
     async def execute(self, request: ExecRequest) -> ExecResult:
         """Run `request` in a fresh process of a warm container (see `Sandbox.execute`)."""
-        if request.limits.max_processes + 2 > self.config.pids_limit:
-            raise SandboxConfigError(
-                f"limits.max_processes={request.limits.max_processes} exceeds this pool's pids_limit="
-                f"{self.config.pids_limit}; lower it or open the sandbox with a larger pids_limit"
-            )
         container = await self.pool.acquire()
-        loop = asyncio.get_running_loop()
         recycle = True
         try:
-            result = await loop.run_in_executor(self.pool.exec_threads, container.execute, request)
+            result = await container.aexecute(request)
             # A limit hit may leave the kernel or tmpfs in an odd state: start the next run afresh.
             recycle = result.limit_hit or container.dead
             return result
@@ -126,7 +119,7 @@ class DockerSandbox:
     async def warm_up(self) -> None:
         """Create the pool's containers now rather than on first use (and wait until one is ready)."""
         self.pool.warm_up()
-        container = await self.pool.acquire()
+        container = await self.pool.acquire(timeout_s=max(self.pool.acquire_timeout_s, 120.0))
         self.pool.release(container)
 
     async def aclose(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import select
@@ -166,19 +167,21 @@ class SandboxContainer:
             readable, _, _ = select.select([self._stream.fileno()], [], [], 0)
         except (OSError, ValueError):
             return False
-        return not readable
+        return not readable and not self._stream.has_unread()
 
-    def execute(self, request: ExecRequest) -> ExecResult:
+    async def aexecute(self, request: ExecRequest) -> ExecResult:
         """Run one request; a container that dies or stops answering is marked dead and reported in the result."""
         assert self._channel is not None
         self.uses += 1
-        message = encode_request(request, nproc=request.limits.max_processes + 1)
+        # +1 for the runner itself (same uid); the container's pids cgroup caps the total anyway.
+        nproc = min(request.limits.max_processes, self.config.pids_limit - 1) + 1
+        message = encode_request(request, nproc=nproc)
         start = time.monotonic()
         try:
-            reply = self._channel.call(message, request.limits.timeout_s + REPLY_GRACE_S)
+            reply = await self._channel.acall(message, request.limits.timeout_s + REPLY_GRACE_S)
         except ChannelBroken as exc:
             self.dead = True
-            oom = self._oom_killed()
+            oom = await asyncio.get_running_loop().run_in_executor(None, self._oom_killed)
             reason = "did not answer" if exc.timed_out else "died"
             return ExecResult(
                 stderr=f"[phalanx] the sandbox container {reason} during this execution ({exc}); it is replaced",
@@ -192,6 +195,9 @@ class SandboxContainer:
                 ),
                 wall_s=time.monotonic() - start,
             )
+        except BaseException:
+            self.dead = True
+            raise
         if not reply.get("healthy", True):
             self.dead = True
         return decode_result(reply)

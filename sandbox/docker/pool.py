@@ -115,13 +115,17 @@ class WarmPool(Generic[M]):
 
     # ----------------------------------------------------------------- acquire / release
 
-    async def acquire(self) -> M:
+    async def acquire(self, timeout_s: float | None = None) -> M:
         """A healthy member for exclusive use; pair with `release`.
+
+        Args:
+            timeout_s: longest wait; default `acquire_timeout_s`.
 
         Raises:
             SandboxUnavailable: pool closed, creation failing, too many waiters, or none free in time.
         """
         loop = asyncio.get_running_loop()
+        timeout_s = self.acquire_timeout_s if timeout_s is None else timeout_s
         while True:
             with self._lock:
                 if self._closed:
@@ -150,7 +154,7 @@ class WarmPool(Generic[M]):
                 self._discard(member)
                 continue
             try:
-                member = await asyncio.wait_for(asyncio.shield(fut), self.acquire_timeout_s)
+                member = await asyncio.wait_for(asyncio.shield(fut), timeout_s)
             except (TimeoutError, asyncio.CancelledError) as exc:
                 with self._lock:
                     try:
@@ -166,7 +170,7 @@ class WarmPool(Generic[M]):
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 raise SandboxUnavailable(
-                    f"no sandbox became free within {self.acquire_timeout_s:g}s (all {self.size} busy); "
+                    f"no sandbox became free within {timeout_s:g}s (all {self.size} busy); "
                     "raise pool_size or acquire_timeout_s"
                 ) from None
             if member.looks_alive():

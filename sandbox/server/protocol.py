@@ -7,6 +7,7 @@ sandbox can be used from any event loop (pytest, uvicorn, a user's own loop).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import struct
@@ -81,6 +82,41 @@ class FrameChannel:
         except (OSError, ValueError) as exc:
             self.broken = True
             raise ChannelBroken(f"sandbox stream failed: {exc}") from exc
+        if reply.get("id") != self._next_id:
+            self.broken = True
+            raise ChannelBroken("sandbox replied out of order")
+        return reply
+
+    async def acall(self, message: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        """Async `call` for streams with `awrite_all`/`aread_exact` (no thread hand-off).
+
+        Raises:
+            ChannelBroken: as `call`; also when the caller is cancelled mid-call (the stream's
+                position is then unknown, so the channel is unusable).
+        """
+        if self.broken:
+            raise ChannelBroken("channel already broken")
+        self._next_id += 1
+        message = {**message, "id": self._next_id}
+        body = json.dumps(message, separators=(",", ":")).encode("utf-8")
+        stream: Any = self._stream
+        try:
+            async with asyncio.timeout(timeout_s):
+                await stream.awrite_all(struct.pack(">I", len(body)) + body)
+                (size,) = struct.unpack(">I", await stream.aread_exact(4))
+                reply = json.loads((await stream.aread_exact(size)).decode("utf-8"))
+        except TimeoutError as exc:
+            self.broken = True
+            raise ChannelBroken("no reply from the sandbox before the deadline", timed_out=True) from exc
+        except ChannelBroken:
+            self.broken = True
+            raise
+        except (OSError, ValueError) as exc:
+            self.broken = True
+            raise ChannelBroken(f"sandbox stream failed: {exc}") from exc
+        except BaseException:
+            self.broken = True
+            raise
         if reply.get("id") != self._next_id:
             self.broken = True
             raise ChannelBroken("sandbox replied out of order")

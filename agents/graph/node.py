@@ -18,7 +18,7 @@ from typing import Any
 
 from langgraph.config import get_config
 from langgraph.errors import GraphBubbleUp, GraphInterrupt
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from phalanx.agents.graph.errors import NodeFailed, NodeTimeout
@@ -47,7 +47,10 @@ def wrap_node(name: str, fn: NodeFn, state_model: type[BaseModel], policy: NodeP
 
     async def node(state: Any) -> Any:
         if type(state) is dict:  # a `Send` payload arrives raw; give the node its typed state
-            state = validate(state)
+            try:
+                state = validate(state)
+            except ValidationError as exc:
+                raise NodeFailed(name, 1, exc) from exc
         if simple and SINK.get() is None:
             try:
                 out = fn(state)

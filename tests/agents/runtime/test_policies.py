@@ -192,3 +192,22 @@ async def test_a_nodes_own_timeout_error_is_not_mistaken_for_the_deadline() -> N
     with pytest.raises(NodeFailed) as info:
         await single(remote, NodePolicy(timeout_s=10)).run({})
     assert type(info.value.error) is TimeoutError
+
+
+async def test_bad_send_payload_fails_the_receiving_node() -> None:
+    from phalanx.agents import Send
+
+    async def start(state: State) -> dict:
+        return {}
+
+    runtime = (
+        GraphBuilder(State, name="send")
+        .add_node("start", start)
+        .add_node("flaky", start)
+        .add_edge(START, "start")
+        .add_conditional_edges("start", lambda s: [Send("flaky", {"value": "not a number"})], ["flaky"])
+        .add_edge("flaky", END)
+        .compile(checkpointer=None)
+    )
+    with pytest.raises(NodeFailed, match="'flaky'.*ValidationError"):
+        await runtime.run()

@@ -34,6 +34,7 @@ class NodeFailed(GraphError):
         self.node = node
         self.attempts = attempts
         self.error = error
+        self.reported = False  # set once its `error` event went out on a stream
         tries = "attempt" if attempts == 1 else "attempts"
         super().__init__(f"node {node!r} failed after {attempts} {tries}: {type(error).__name__}: {error}")
 

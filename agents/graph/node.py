@@ -155,6 +155,9 @@ async def _run(spec: _Node, state: Any) -> Any:
         _report_interrupts(sink, name, ns, task_id, exc)
         raise
     except NodeFailed as exc:
+        if exc.reported:  # already told by a node inside this subgraph
+            raise
+        exc.reported = True
         sink.put(
             RunEvent(
                 kind="error",

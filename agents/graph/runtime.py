@@ -14,7 +14,7 @@ from langgraph.types import Command
 from pydantic import BaseModel, ConfigDict
 
 from phalanx.agents.graph.checkpoint import parse_checkpointer
-from phalanx.agents.graph.errors import GraphError, NodeFailed, StepLimitExceeded, ThreadNotFound
+from phalanx.agents.graph.errors import GraphError, StepLimitExceeded, ThreadNotFound
 from phalanx.agents.graph.events import SINK, EventSink, RunEvent
 from phalanx.agents.graph.validation import find_problems, longest_path_len
 
@@ -207,6 +207,12 @@ class GraphRuntime(Generic[S]):
             answers = values if values is not None else value
             if isinstance(answers, Mapping) and answers and set(answers) <= set(pending):
                 return Command(resume=dict(answers))
+            if values is not None:
+                unknown = ", ".join(str(k) for k in values if k not in pending)
+                raise GraphError(
+                    f"thread {thread!r} has no pending interrupt with id(s) {unknown or '(none given)'}; "
+                    f"pending: {', '.join(pending)}"
+                )
             if len(pending) == 1:
                 return Command(resume={pending[0]: value})
             raise GraphError(
@@ -299,7 +305,7 @@ class GraphRuntime(Generic[S]):
                 except Exception as exc:  # noqa: BLE001 - handed to the consumer below
                     if isinstance(exc, GraphRecursionError):
                         exc = StepLimitExceeded(self.name, self._recursion_limit)
-                    if not isinstance(exc, NodeFailed):  # a node's failure already has its error event
+                    if not getattr(exc, "reported", False):  # a node's failure already has its error event
                         sink.put(
                             RunEvent(
                                 kind="error", thread_id=tid, data={"error": f"{type(exc).__name__}: {exc}"}

@@ -93,3 +93,36 @@ async def test_breaking_out_of_stream_cancels_run() -> None:
             break
     await stream.aclose()
     assert started == ["slow"]
+
+
+async def test_router_failure_and_subgraph_failure_each_reported_once() -> None:
+    def bad_router(state: State) -> str:
+        raise LookupError("nowhere to go")
+
+    async def ok(state: State) -> dict:
+        return {}
+
+    runtime = (
+        GraphBuilder(State, name="r")
+        .add_node("a", ok)
+        .add_edge(START, "a")
+        .add_conditional_edges("a", bad_router, [END])
+        .compile(checkpointer=None)
+    )
+    seen: list[RunEvent] = []
+    with pytest.raises(NodeFailed, match="router bad_router"):
+        async for event in runtime.stream({}):
+            seen.append(event)
+    assert [e.kind for e in seen] == ["node_start", "node_end", "error"]
+    assert "nowhere to go" in seen[-1].data["error"]
+
+    child = (
+        GraphBuilder(State, name="c").add_node("boom", explode).add_edge(START, "boom").add_edge("boom", END)
+    )
+    outer = GraphBuilder(State, name="o").add_node("sub", child).add_edge(START, "sub").add_edge("sub", END)
+    seen.clear()
+    with pytest.raises(NodeFailed, match="'boom'"):
+        async for event in outer.compile(checkpointer=None).stream({}):
+            seen.append(event)
+    errors = [e for e in seen if e.kind == "error"]
+    assert len(errors) == 1 and errors[0].node == "boom" and errors[0].namespace == ("sub",)

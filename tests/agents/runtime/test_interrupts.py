@@ -97,3 +97,10 @@ async def test_stream_resume_yields_events_and_done() -> None:
         ("done", None),
     ]
     assert events[-1].data["state"].answers == ["ship?=sure"]
+
+
+async def test_answer_for_unknown_interrupt_id_is_rejected() -> None:
+    runtime = linear("memory")
+    await runtime.run({}, thread_id="u")
+    with pytest.raises(GraphError, match="no pending interrupt with id"):
+        await runtime.resume("u", values={"not-an-id": "yes"})

@@ -34,7 +34,10 @@ the regime where many agents share one small local model."""
 def prompts(n: int) -> list[list[Message]]:
     """`n` different short conversations of different lengths."""
     topics = ["the fox", "Alice and Bob", "the needle", "numbers 0123456789", "a JSON answer"]
-    return [[Message.user(f"Request {i}: tell me about {topics[i % len(topics)]}. " * (1 + i % 3))] for i in range(n)]
+    return [
+        [Message.user(f"Request {i}: tell me about {topics[i % len(topics)]}. " * (1 + i % 3))]
+        for i in range(n)
+    ]
 
 
 async def timed(coro_factory) -> tuple[float, list]:
@@ -89,7 +92,11 @@ async def run(calls: int, max_new_tokens: int, repeats: int, shape: dict[str, in
         "max_new_tokens": max_new_tokens,
         "decoding": "greedy",
         "window_ms": 5,
-        "model": {"family": "llama (random init)", **shape, "params": sum(p.numel() for p in batched.model.parameters())},
+        "model": {
+            "family": "llama (random init)",
+            **shape,
+            "params": sum(p.numel() for p in batched.model.parameters()),
+        },
         "timing": f"best of {repeats} after one warm-up",
         "device": "cpu",
         "torch_threads": torch.get_num_threads(),

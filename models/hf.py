@@ -19,7 +19,7 @@ import asyncio
 import itertools
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from phalanx.models.base import TokenCallback, register_backend
@@ -30,7 +30,7 @@ from phalanx.models.chat_template import (
     render_chat,
     template_supports_tools,
 )
-from phalanx.models.errors import ModelSpecError
+from phalanx.models.errors import ModelRequestError, ModelSpecError
 from phalanx.models.hf_generate import GenRequest, GenResult, batch_key, generate_batch, generate_kwargs
 from phalanx.models.types import ChatResponse, GenerationConfig, Message
 
@@ -48,6 +48,9 @@ class HFChatModel:
         name: reported as `ChatResponse.model`.
         window_s: micro-batching window after the first waiting request.
         max_batch_size: most requests in one `generate` call (1 disables batching).
+        context_limit: longest prompt + `max_new_tokens` accepted; "auto" takes the
+            model's `max_position_embeddings`, None accepts anything (for models whose
+            attention is extended past their pretrained length).
     """
 
     def __init__(
@@ -58,12 +61,16 @@ class HFChatModel:
         name: str = "hf",
         window_s: float = 0.005,
         max_batch_size: int = 32,
+        context_limit: int | None | Literal["auto"] = "auto",
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
         self.supports_tools = template_supports_tools(tokenizer, name)
         """True when the chat template renders `tools`; calls are then parsed from the text."""
+        if context_limit == "auto":
+            context_limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+        self.context_limit: int | None = context_limit
         self.batcher: MicroBatcher[GenRequest, GenResult] = MicroBatcher(
             self._run_batch, window_s=window_s, max_batch_size=max_batch_size, key=batch_key, name=name
         )
@@ -94,10 +101,21 @@ class HFChatModel:
         tools: list[dict[str, Any]] | None = None,
         json_mode: bool = False,
     ) -> list[int]:
-        """Token ids of the chat-template prompt for `messages`, ending at the assistant turn."""
-        text = render_chat(
-            self.tokenizer, messages, tools=tools, json_mode=json_mode, supports_tools=self.supports_tools
-        )
+        """Token ids of the chat-template prompt for `messages`, ending at the assistant turn.
+
+        Raises:
+            ModelRequestError: no messages, or the chat template rejects the conversation.
+        """
+        if not messages:
+            raise ModelRequestError(f"{self.name}: chat needs at least one message")
+        try:
+            text = render_chat(
+                self.tokenizer, messages, tools=tools, json_mode=json_mode, supports_tools=self.supports_tools
+            )
+        except Exception as exc:  # jinja2 TemplateError and friends raised by the template itself
+            raise ModelRequestError(
+                f"{self.name}: the chat template rejected the conversation: {exc}"
+            ) from exc
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     async def chat(
@@ -109,9 +127,19 @@ class HFChatModel:
         json_mode: bool = False,
         on_token: TokenCallback | None = None,
     ) -> ChatResponse:
-        """Answer `messages`; concurrent calls are batched into one `generate`."""
+        """Answer `messages`; concurrent calls are batched into one `generate`.
+
+        Raises:
+            ModelRequestError: empty conversation, template error, or prompt plus
+                `max_new_tokens` longer than `context_limit`.
+        """
         config = config or GenerationConfig()
         ids = self.render_prompt(messages, tools, json_mode)
+        if self.context_limit is not None and len(ids) + config.max_new_tokens > self.context_limit:
+            raise ModelRequestError(
+                f"{self.name}: prompt of {len(ids)} tokens + max_new_tokens {config.max_new_tokens} exceeds "
+                f"the context limit {self.context_limit}; shorten the conversation or lower max_new_tokens"
+            )
         sink = None
         if on_token is not None:
             loop = asyncio.get_running_loop()

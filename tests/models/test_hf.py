@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from phalanx.models import GenerationConfig, Message, ModelSpecError, load_model
+from phalanx.models import GenerationConfig, Message, ModelRequestError, ModelSpecError, load_model
 from phalanx.models.hf import JSON_MODE_INSTRUCTION, HFChatModel
 from phalanx.models.hf_generate import GenResult, generate_kwargs
 
@@ -196,3 +196,19 @@ def test_spec_options(tiny_model_dir) -> None:
     assert model.batcher.window_s == pytest.approx(0.02)
     assert model.batcher.max_batch_size == 4
     assert model.name == "tiny"
+
+
+async def test_bad_requests_are_clear_errors(varied_model_dir) -> None:
+    model = HFChatModel.from_pretrained(varied_model_dir, context_limit=64)
+    with pytest.raises(ModelRequestError, match="at least one message"):
+        await model.chat([])
+    with pytest.raises(ModelRequestError, match="exceeds the context limit 64"):
+        await model.chat([Message.user("x " * 80)], config=GenerationConfig(max_new_tokens=4))
+    assert (
+        await model.chat([Message.user("short")], config=GenerationConfig(max_new_tokens=4))
+    ).usage.completion_tokens
+    model.tokenizer.chat_template = "{{ raise_exception('only user turns') }}"
+    with pytest.raises(ModelRequestError, match="only user turns"):
+        model.render_prompt([Message.user("x")])
+    unlimited = HFChatModel(model.model, model.tokenizer, context_limit=None)
+    assert unlimited.context_limit is None

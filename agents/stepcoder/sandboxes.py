@@ -27,7 +27,7 @@ def open_apps_sandbox(backend: str = "docker", *, image: str = APPS_IMAGE, worke
         # the harness, the numpy/scipy prelude and one case at its limit.
         return open_sandbox("docker", image=image, pool_size=workers, memory_mb=2048)
     if backend == "local":
-        return open_sandbox("local", insecure=True)
+        return open_sandbox("local", insecure=True, pool_size=workers)
     raise ExecutorError(
         f"unknown sandbox backend {backend!r}; use 'docker' (isolated) or 'local' (development only)"
     )

@@ -114,6 +114,8 @@ async def measure(reps: int, width: int) -> dict:
         "phalanx_s": round(ph_s, 5),
         "langgraph_s": round(lg_s, 5),
         "ratio": round(ph_s / lg_s, 4),
+        # median of per-repetition ratios: each pair ran back to back, so shared-machine load cancels
+        "paired_ratio": round(statistics.median(p / q for p, q in zip(ph_times, lg_times, strict=True)), 4),
         "target_ratio": 1.10,
         "phalanx_build_s": round(ph_build, 4),
         "langgraph_build_s": round(lg_build, 4),

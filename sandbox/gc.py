@@ -56,7 +56,21 @@ def reap_orphans(client: Any, *, everything: bool = False) -> list[str]:
         try:
             client.api.remove_container(c["id"], force=True, v=True)
             removed.append(c["id"])
+            _remove_socket_dir(c["labels"].get("phalanx.socket_dir"))
         except Exception:
             # Already gone (another reaper, auto-removal): nothing to do.
             continue
     return removed
+
+
+def _remove_socket_dir(path: str | None) -> None:
+    """Remove the host dir that held a container's runner socket (only our own `phalanx-sock-*` dirs)."""
+    if not path or not os.path.basename(path).startswith("phalanx-sock-") or not os.path.isdir(path):
+        return
+    import shutil
+
+    try:
+        os.chmod(path, 0o700)
+    except OSError:
+        pass
+    shutil.rmtree(path, ignore_errors=True)

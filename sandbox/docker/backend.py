@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 import uuid
 import weakref
@@ -35,6 +36,9 @@ class DockerSandbox:
         work_size_mb: size of the tmpfs work dir.
         tmp_size_mb: size of /tmp and /dev/shm.
         runtime: OCI runtime passed to docker, e.g. `runsc` for gVisor.
+        transport: how the host talks to each runner: `socket` (a bind-mounted unix socket; needs a
+            daemon on this machine), `attach` (the container's stdin/stdout through the daemon), or
+            `auto` (socket when DOCKER_HOST is a local unix socket, else attach).
         acquire_timeout_s: longest wait for a free container before `SandboxUnavailable`.
         max_waiters: callers allowed to wait at once (more are refused at once).
         docker_host: daemon address; default from DOCKER_HOST.
@@ -59,6 +63,7 @@ class DockerSandbox:
         work_size_mb: int = 64,
         tmp_size_mb: int = 16,
         runtime: str | None = None,
+        transport: str = "auto",
         acquire_timeout_s: float = 120.0,
         max_waiters: int = 1024,
         docker_host: str | None = None,
@@ -73,6 +78,11 @@ class DockerSandbox:
         _check_range("tmp_size_mb", tmp_size_mb, 1, 1 << 20)
         _check_range("acquire_timeout_s", acquire_timeout_s, 0.001, 86_400)
         _check_range("max_waiters", max_waiters, 0, 1 << 20)
+        if transport not in ("auto", "socket", "attach"):
+            raise SandboxConfigError(f"transport={transport!r} is unknown; use auto, socket or attach")
+        if transport == "auto":
+            host = docker_host or os.environ.get("DOCKER_HOST") or "unix://"
+            transport = "socket" if host.startswith("unix://") else "attach"
         self.image = image
         self._client = connect(docker_host, pool_connections=pool_size + 8)
         self.image_ref = resolve_image(self._client, image)
@@ -86,6 +96,7 @@ class DockerSandbox:
             work_size_mb=work_size_mb,
             tmp_size_mb=tmp_size_mb,
             runtime=runtime,
+            transport=transport,
             labels=owner_labels(self.pool_id),
         )
         self._reap = reap_orphans

@@ -12,6 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from phalanx.sandbox.docker.attach import AttachStream
+from phalanx.sandbox.docker.unix_socket import (
+    MOUNT_POINT,
+    SOCKET_NAME,
+    UnixSocketStream,
+    make_socket_dir,
+    remove_socket_dir,
+)
 from phalanx.sandbox.errors import SandboxConfigError, SandboxUnavailable
 from phalanx.sandbox.server.protocol import (
     RUNNER_SOURCE,
@@ -44,6 +51,8 @@ class ContainerConfig:
     tmp_size_mb: int = 16
     runtime: str | None = None
     """OCI runtime, e.g. `runsc` (gVisor); None uses the daemon's default."""
+    transport: str = "socket"
+    """`socket` (bind-mounted unix socket, local daemons) or `attach` (through the daemon; works anywhere)."""
     labels: dict[str, str] = field(default_factory=dict)
 
 
@@ -68,7 +77,10 @@ def process_start_ticks(pid: int) -> int:
 
 
 class SandboxContainer:
-    """A started container whose runner answers on the attach stream. Blocking API (use from threads)."""
+    """A started container whose runner answers on a unix socket or the attach stream.
+
+    `start` and `destroy` block (call them from threads); `aexecute` is async.
+    """
 
     def __init__(self, client: Any, config: ContainerConfig) -> None:
         self._client = client
@@ -79,7 +91,8 @@ class SandboxContainer:
         self.id: str | None = None
         self.uses = 0
         self.dead = False
-        self._stream: AttachStream | None = None
+        self._stream: AttachStream | UnixSocketStream | None = None
+        self._sock_dir: str | None = None
         self._channel: FrameChannel | None = None
 
     def start(self) -> SandboxContainer:
@@ -92,9 +105,18 @@ class SandboxContainer:
         import docker.errors
 
         cfg = self.config
+        command = ["python3", "-E", "-s", "-B", "-c", RUNNER_SOURCE, "container", WORK_DIR]
+        labels = {**cfg.labels, "phalanx.image": cfg.image_name}
+        volumes = {}
+        if cfg.transport == "socket":
+            self._sock_dir = make_socket_dir(self.uid)
+            volumes[self._sock_dir] = {"bind": MOUNT_POINT, "mode": "rw"}
+            command.append(f"{MOUNT_POINT}/{SOCKET_NAME}")
+            labels["phalanx.socket_dir"] = self._sock_dir
         kwargs: dict[str, Any] = dict(
             image=cfg.image_ref,
-            command=["python3", "-E", "-s", "-B", "-c", RUNNER_SOURCE, "container", WORK_DIR],
+            command=command,
+            volumes=volumes,
             user=f"{self.uid}:{self.uid}",
             network_mode="none",
             read_only=True,
@@ -111,9 +133,9 @@ class SandboxContainer:
             nano_cpus=int(cfg.cpus * 1e9),
             pids_limit=cfg.pids_limit,
             ipc_mode="private",
-            labels={**cfg.labels, "phalanx.image": cfg.image_name},
+            labels=labels,
             environment={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
-            stdin_open=True,
+            stdin_open=cfg.transport == "attach",
             tty=False,
             detach=True,
         )
@@ -122,13 +144,16 @@ class SandboxContainer:
         try:
             container = self._client.containers.create(**kwargs)
         except docker.errors.APIError as exc:
+            if self._sock_dir:
+                remove_socket_dir(self._sock_dir)
             raise SandboxUnavailable(
                 f"docker could not create a sandbox container: {exc.explanation or exc}"
             ) from exc
         self.id = container.id
         try:
-            self._stream = AttachStream(self._client.api, container.id)
-            self._channel = FrameChannel(self._stream)
+            if cfg.transport == "attach":
+                self._stream = AttachStream(self._client.api, container.id)
+                self._channel = FrameChannel(self._stream)
             try:
                 container.start()
             except docker.errors.APIError as exc:
@@ -140,6 +165,12 @@ class SandboxContainer:
                     ) from exc
                 raise SandboxUnavailable(f"docker could not start a sandbox container: {text}") from exc
             try:
+                if self._channel is None:
+                    assert self._sock_dir is not None
+                    self._stream = UnixSocketStream(
+                        self._sock_dir, time.monotonic() + HELLO_TIMEOUT_S, self._running_probe()
+                    )
+                    self._channel = FrameChannel(self._stream)
                 hello = self._channel.call({"op": "hello"}, HELLO_TIMEOUT_S)
             except ChannelBroken as exc:
                 raise self._diagnose_start_failure(exc) from exc
@@ -150,17 +181,43 @@ class SandboxContainer:
             raise
         return self
 
+    def _running_probe(self):
+        """A cheap `is the container still running?` for the connect loop (asks docker twice a second)."""
+        last = [0.0, True]
+
+        def alive() -> bool:
+            now = time.monotonic()
+            if now - last[0] > 0.5:
+                last[0] = now
+                try:
+                    last[1] = bool(self._client.api.inspect_container(self.id)["State"]["Running"])
+                except Exception:
+                    last[1] = False
+            return bool(last[1])
+
+        return alive
+
     def _diagnose_start_failure(self, exc: ChannelBroken) -> Exception:
-        tail = self._stream.stderr_tail.decode("utf-8", "replace") if self._stream else ""
+        if isinstance(self._stream, AttachStream):
+            tail = self._stream.stderr_tail.decode("utf-8", "replace")
+        else:
+            try:
+                tail = self._client.api.logs(self.id, stdout=False, stderr=True, tail=30).decode(
+                    "utf-8", "replace"
+                )
+            except Exception:
+                tail = ""
         if "SyntaxError" in tail or "No module named" in tail:
             return SandboxConfigError(
                 f"image {self.config.image_name!r}: its python3 cannot run the phalanx runner (needs python >= 3.8 "
                 f"with the standard library): {tail.strip()[-400:]}"
             )
-        return SandboxUnavailable(f"sandbox container did not come up: {exc}")
+        return SandboxUnavailable(
+            f"sandbox container did not come up: {exc}" + (f"; stderr: {tail[-400:]}" if tail else "")
+        )
 
     def looks_alive(self) -> bool:
-        """Cheap check before reuse: an idle attach socket must have nothing to read (EOF = exited)."""
+        """Cheap check before reuse: an idle channel must have nothing to read (EOF = the runner exited)."""
         if self.dead or self._stream is None:
             return False
         try:
@@ -215,9 +272,13 @@ class SandboxContainer:
         if self._channel is not None:
             self._channel.close()
         if self.id is None:
+            if self._sock_dir:
+                remove_socket_dir(self._sock_dir)
             return
         try:
             self._client.api.remove_container(self.id, force=True, v=True)
         except Exception:
             pass
+        if self._sock_dir:
+            remove_socket_dir(self._sock_dir)
         self.id = None

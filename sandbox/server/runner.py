@@ -32,6 +32,7 @@ import io  # noqa: F401
 import json
 import linecache  # noqa: F401
 import os
+import resource
 import select
 import shutil
 import signal
@@ -43,6 +44,8 @@ import traceback  # noqa: F401
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "container"
 WORK_ROOT = sys.argv[2] if len(sys.argv) > 2 else "/work"
+SOCKET_PATH = sys.argv[3] if len(sys.argv) > 3 else None
+"""When set, serve one connection on this unix socket instead of stdin/stdout."""
 SCRUB_DIRS = ("/tmp", "/dev/shm") if MODE == "container" else ()
 MAX_FRAME = 512 * 1024 * 1024
 MAX_COVERAGE_BYTES = 64 * 1024 * 1024
@@ -236,8 +239,6 @@ def is_empty(path):
 
 
 def _apply_limits(lim):
-    import resource
-
     cpu = int(lim["cpu_s"]) + (1 if lim["cpu_s"] % 1 else 0)
     settings = [
         (resource.RLIMIT_CPU, (cpu, cpu + 1)),
@@ -651,12 +652,37 @@ def _kill_group(pid):
 # ----------------------------------------------------------------------------- main loop
 
 
+def _accept_one(path):
+    """Accept exactly one connection on a fresh unix socket, then remove the socket file."""
+    import socket
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    listener.bind(path)
+    listener.listen(1)
+    listener.settimeout(120)
+    conn, _ = listener.accept()
+    listener.close()
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    conn.setblocking(True)
+    return conn.detach()
+
+
 def main():
     _prctl(PR_SET_DUMPABLE, 0)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     # Keep the protocol on private fds; 0/1 point at /dev/null so no stray write corrupts a frame.
-    proto_in = os.dup(0)
-    proto_out = os.dup(1)
+    if SOCKET_PATH:
+        proto_in = proto_out = _accept_one(SOCKET_PATH)
+    else:
+        proto_in = os.dup(0)
+        proto_out = os.dup(1)
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)

@@ -35,6 +35,17 @@ def docker_sandbox():
 
 
 @pytest.fixture(scope="module")
+def docker_attach_sandbox():
+    """A DockerSandbox talking to its runners through the daemon's attach stream (remote-daemon path)."""
+    from phalanx.sandbox.docker import DockerSandbox
+
+    sb = DockerSandbox("default", pool_size=2, memory_mb=512, pids_limit=64, transport="attach")
+    yield sb
+    sb.close()
+    assert phalanx_containers(sb.pool_id) == []
+
+
+@pytest.fixture(scope="module")
 def local_sandbox():
     """The local development backend (not isolation), 2 warm runners."""
     from phalanx.sandbox.local import LocalSandbox

@@ -166,7 +166,7 @@ async def test_host_files_and_docker_socket_unreachable(docker_sandbox, tmp_path
 async def test_writes_outside_work_dir_fail_or_vanish(docker_sandbox):
     code = (
         "import os\n"
-        "for path in ['/etc/evil', '/usr/lib/python3/dist-packages/evil.py', '/evil', '/root/evil']:\n"
+        "for path in ['/etc/evil', '/usr/lib/python3/dist-packages/evil.py', '/evil', '/root/evil', '/run/phalanx/evil']:\n"
         "    try:\n"
         "        open(path, 'w').write('x')\n"
         "        print('WROTE', path)\n"
@@ -178,7 +178,7 @@ async def test_writes_outside_work_dir_fail_or_vanish(docker_sandbox):
         "os.environ['LEFT'] = '1'\n"
     )
     r = await attack(docker_sandbox, code)
-    assert r.ok and "WROTE" not in r.stdout and r.stdout.count("denied") == 4
+    assert r.ok and "WROTE" not in r.stdout and r.stdout.count("denied") == 5
     await assert_next_run_is_clean(docker_sandbox)
     r = await run_python(docker_sandbox, "import os; print(os.environ.get('LEFT'))", limits=SMALL)
     assert r.stdout == "None\n"

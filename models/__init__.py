@@ -1,4 +1,11 @@
-"""phalanx.models: chat-model backends behind one `ChatModel` protocol, and model methods."""
+"""phalanx.models: chat-model backends behind one `ChatModel` protocol, and model methods.
+
+Backend classes are exported lazily (importing this package does not import torch,
+httpx or fastapi): `HFChatModel`, `OpenAICompatModel`, `VLLMChatModel`, `ScriptedModel`,
+`MicroBatcher`, `BackgroundServer`, `build_app` (the server function is `phalanx.models.serve.serve`).
+"""
+
+from typing import Any
 
 from phalanx.models.base import ChatModel, load_model, register_backend, registered_backends
 from phalanx.models.errors import (
@@ -26,3 +33,23 @@ __all__ = [
     "register_backend",
     "registered_backends",
 ]
+
+_LAZY = {
+    "HFChatModel": "phalanx.models.hf",
+    "OpenAICompatModel": "phalanx.models.openai_compat",
+    "VLLMChatModel": "phalanx.models.vllm_backend",
+    "ScriptedModel": "phalanx.models.scripted",
+    "MicroBatcher": "phalanx.models.batching",
+    "BackgroundServer": "phalanx.models.serve",
+    "build_app": "phalanx.models.serve",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy exports keep `import phalanx.models` cheap for the layers that only need the types.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'phalanx.models' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

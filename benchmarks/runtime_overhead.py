@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import operator
 import statistics
@@ -79,6 +80,7 @@ async def measure(reps: int, width: int) -> dict:
     expected = sum(range(width))
 
     async def run_ph(k: int) -> float:
+        gc.collect()  # start each run with no garbage left by the other one
         t = time.perf_counter()
         out = await ph.run({"seed": 0}, thread_id=f"p{k}")
         dt = time.perf_counter() - t
@@ -86,6 +88,7 @@ async def measure(reps: int, width: int) -> dict:
         return dt
 
     async def run_lg(k: int) -> float:
+        gc.collect()
         t = time.perf_counter()
         out = await lg.ainvoke(
             {"seed": 0}, {"configurable": {"thread_id": f"l{k}"}, "recursion_limit": 25}, durability="sync"

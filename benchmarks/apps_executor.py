@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from phalanx.agents.stepcoder import Executor, ExecutorConfig, Job, load_problems, run_batch
-from phalanx.agents.stepcoder.harness import PRELUDE
+from phalanx.agents.stepcoder.harness import prelude_source
 from phalanx.sandbox import open_sandbox
 
 REF_TIMEOUT_S = 10.0
@@ -31,9 +31,7 @@ REF_TIMEOUT_S = 10.0
 def case_script(problem, index: int) -> tuple[str, str]:
     """A standalone script + stdin for one case, as the papers' executors build it."""
     program = problem.canonical_solution
-    prelude = PRELUDE + "pow = __builtins__.pow if hasattr(__builtins__, 'pow') else pow\n"
-    if "numpy" in program or "np." in program:
-        prelude += "import numpy\nimport numpy as np\n"
+    prelude = prelude_source(program)
     if problem.io_mode == "stdin":
         return f"{prelude}\n{program}\n{problem.fn_name}()\n", problem.inputs[index]
     args = ", ".join(str(a) for a in problem.inputs[index])
@@ -152,7 +150,7 @@ def main() -> None:
     cases = [case_script(p, i) for p in problems for i in range(p.n_cases)]
     ph_wall, ph_passed, image_ref = asyncio.run(run_phalanx(problems, args.workers))
     ref_wall = run_reference(cases, args.workers)
-    dx_cases = cases[: args.docker_exec_cases]
+    dx_cases = cases[: args.docker_exec_cases] if args.docker_exec_cases > 0 else cases
     dx_wall = run_docker_exec(dx_cases, args.workers, image_ref)
 
     phalanx = len(cases) / ph_wall

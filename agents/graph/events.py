@@ -3,7 +3,9 @@
 Events travel through an in-process sink that only exists while `GraphRuntime.stream`
 is iterating; a plain `run()` has no sink, so emitting costs one context-variable
 lookup. The sink is thread-safe (`call_soon_threadsafe`), so a model backend may
-report tokens from a worker thread started with `asyncio.to_thread`.
+report tokens from a worker thread started with `asyncio.to_thread`. Values that code
+writes with LangGraph's own `get_stream_writer()` still reach the stream, as `custom`
+events (the runtime also listens to LangGraph's custom stream mode).
 """
 
 from __future__ import annotations

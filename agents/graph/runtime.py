@@ -284,10 +284,13 @@ class GraphRuntime(Generic[S]):
                 last: Mapping[str, Any] = {}
                 interrupts: list[dict[str, Any]] = []
                 try:
-                    async for chunk in graph.astream(
-                        command, config, stream_mode="values", durability=self._durability
+                    async for mode, chunk in graph.astream(
+                        command, config, stream_mode=["values", "custom"], durability=self._durability
                     ):
-                        if _INTERRUPT_KEY in chunk:
+                        if mode == "custom":  # written with LangGraph's own get_stream_writer()
+                            data = chunk if isinstance(chunk, dict) else {"value": chunk}
+                            sink.put(RunEvent(kind="custom", thread_id=tid, data=data))
+                        elif _INTERRUPT_KEY in chunk:
                             interrupts.extend({"id": i.id, "value": i.value} for i in chunk[_INTERRUPT_KEY])
                         else:
                             last = chunk

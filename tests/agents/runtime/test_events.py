@@ -126,3 +126,16 @@ async def test_router_failure_and_subgraph_failure_each_reported_once() -> None:
             seen.append(event)
     errors = [e for e in seen if e.kind == "error"]
     assert len(errors) == 1 and errors[0].node == "boom" and errors[0].namespace == ("sub",)
+
+
+async def test_langgraph_stream_writer_values_appear_as_custom_events() -> None:
+    from langgraph.config import get_stream_writer
+
+    async def native(state: State) -> dict:
+        get_stream_writer()({"step": "native"})
+        return {}
+
+    events = [e async for e in build(native).stream({"prompt": "p"})]
+    custom = [e for e in events if e.kind == "custom" and e.data == {"step": "native"}]
+    assert len(custom) == 1
+    assert events.index(custom[0]) < len(events) - 1  # before `done`

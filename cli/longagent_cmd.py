@@ -60,6 +60,7 @@ def ask(
     """Answer QUESTION about a long document with a LongAgent team."""
     from rich.console import Console
 
+    from phalanx.agents import ThreadNotFound
     from phalanx.agents.longagent import LongAgentRunError
 
     if resume and not thread_id:
@@ -91,7 +92,7 @@ def ask(
         result = asyncio.run(go())
     except LongAgentRunError as exc:
         _fail(f"{exc}\n(rerun with --resume --thread-id {exc.thread_id} and the same --checkpoint)")
-    except ValueError as exc:
+    except (ValueError, ThreadNotFound) as exc:
         _fail(str(exc))
     if report:
         report.write_text(json.dumps(result.report(), indent=2))

@@ -6,9 +6,9 @@ sends an instruction; every member answers it on its own chunk, all in parallel
 generate); conflicting answers are settled by inter-member communication; the
 leader answers or re-instructs; after `max_rounds` rounds it must answer.
 
-The graph is built on LangGraph directly (the `phalanx.agents` runtime was not in
-the tree when this team was written); each node returns its events, which are
-stored in the checkpointed state so a resumed run keeps its full history.
+The graph is a `phalanx.agents.GraphBuilder` graph (checkpointed, resumable). Each
+node returns its events, which are kept in the checkpointed state (so a resumed run
+keeps its full history) and also emitted live as `custom` run events.
 """
 
 from __future__ import annotations
@@ -18,15 +18,12 @@ import operator
 import random
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 import networkx as nx
-from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import Send
 from pydantic import BaseModel, Field
 
+from phalanx.agents import END, START, GraphBuilder, GraphError, Send, ThreadNotFound, emit, merge_dicts
 from phalanx.agents.longagent.chunking import chunk_document, default_chunk_tokens, tokenizer_for
 from phalanx.agents.longagent.communication import conflict_graph, is_not_found, resolve_conflicts
 from phalanx.agents.longagent.protocol import (
@@ -49,22 +46,27 @@ class LongAgentRunError(RuntimeError):
         self.thread_id = thread_id
 
 
-def _merge_dicts(a: dict, b: dict) -> dict:
-    return {**a, **b}
+class TeamState(BaseModel):
+    """The team graph's checkpointed state."""
 
-
-class TeamState(TypedDict, total=False):
-    question: str
-    chunks: list[str]
-    round: int
-    instruction: str
-    leader_messages: list[dict]
-    member_history: Annotated[dict[str, list[dict]], _merge_dicts]
-    responses: Annotated[list[dict], operator.add]
-    aggregated: list[str]
-    answer: str | None
-    status: str | None
-    events: Annotated[list[dict], operator.add]
+    question: str = ""
+    chunks: list[str] = []
+    """One chunk per member (the document never reaches the leader)."""
+    round: int = 0
+    """Round the members are in (0 before the first instruction)."""
+    instruction: str = ""
+    leader_messages: list[dict[str, Any]] = []
+    """The leader's conversation so far."""
+    member_history: Annotated[dict[str, list[dict[str, Any]]], merge_dicts] = {}
+    """Per member: its earlier turns (instruction, last round's answers, its reply)."""
+    responses: Annotated[list[dict[str, Any]], operator.add] = []
+    aggregated: list[str] = []
+    """Last round's surviving answers: what the leader and, next round, the members see."""
+    answer: str | None = None
+    status: str | None = None
+    events: Annotated[list[dict[str, Any]], operator.add] = []
+    task: dict[str, Any] | None = None
+    """A member branch's own work item (set only in the `Send` payload of a member)."""
 
 
 class TeamResult(BaseModel):
@@ -103,6 +105,13 @@ class TeamResult(BaseModel):
 
 def _ev(kind: str, round_: int, **data: Any) -> dict[str, Any]:
     return {"kind": kind, "round": round_, **data}
+
+
+def _emitted(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stream `events` live (a no-op outside a streaming run) and return them for the state."""
+    for ev in events:
+        emit("longagent", event=ev)
+    return events
 
 
 class LongAgentTeam:
@@ -161,12 +170,15 @@ class LongAgentTeam:
         self.member_config = member_config or GenerationConfig(max_new_tokens=256)
         self.seed = seed
         self.prompt_version = prompt_version
-        self._memory = InMemorySaver()
-        self._graph = self._build()
+        self.builder = self._build()
+        # leader -> members -> communicate is one round; +2 for the first and last leader turns.
+        self.runtime = self.builder.compile(
+            checkpointer=checkpointer, max_concurrency=member_concurrency, step_limit=3 * max_rounds + 3
+        )
 
     # ----------------------------------------------------------------- graph
-    def _build(self) -> StateGraph:
-        g = StateGraph(TeamState)
+    def _build(self) -> GraphBuilder[TeamState]:
+        g = GraphBuilder(TeamState, name="longagent")
         g.add_node("leader", self._leader_node)
         g.add_node("member", self._member_node)
         g.add_node("communicate", self._communicate_node)
@@ -177,43 +189,45 @@ class LongAgentTeam:
         return g
 
     def _fan_out(self, state: TeamState) -> list[Send] | str:
-        if state.get("status"):
+        if state.status:
             return END
-        r = state["round"]
+        r = state.round
+        # One Send per member: the members of a round run concurrently, so a
+        # micro-batching backend serves them with one batched generate.
         return [
             Send(
                 "member",
                 {
-                    "member": i,
-                    "round": r,
-                    "chunk": chunk,
-                    "instruction": state["instruction"],
-                    "last_round": state.get("aggregated", []) if r > 1 else [],
-                    "history": state.get("member_history", {}).get(str(i), []),
+                    "task": {
+                        "member": i,
+                        "round": r,
+                        "chunk": chunk,
+                        "instruction": state.instruction,
+                        "last_round": state.aggregated if r > 1 else [],
+                        "history": state.member_history.get(str(i), []),
+                    }
                 },
             )
-            for i, chunk in enumerate(state["chunks"])
+            for i, chunk in enumerate(state.chunks)
         ]
 
     def _render(self, name: str, **values: Any) -> str:
         return render(name, self.prompt_version, **values)
 
     async def _leader_node(self, state: TeamState) -> dict[str, Any]:
-        r = state.get("round", 0)
-        msgs = [Message.model_validate(m) for m in state.get("leader_messages", [])]
+        r = state.round
+        msgs = [Message.model_validate(m) for m in state.leader_messages]
         final = r >= self.max_rounds
         if r == 0:
             msgs = [
-                Message.system(self._render("leader_system", num_members=len(state["chunks"]))),
-                Message.user(self._render("leader_first", question=state["question"])),
+                Message.system(self._render("leader_system", num_members=len(state.chunks))),
+                Message.user(self._render("leader_first", question=state.question)),
             ]
         else:
             template = "leader_end" if final else "leader_next"
-            conflict = bool(state.get("events")) and state["events"][-1].get("unresolved", False)
+            conflict = bool(state.events) and state.events[-1].get("unresolved", False)
             msgs.append(
-                Message.user(
-                    self._render(template, round=r, responses=state.get("aggregated", []), conflict=conflict)
-                )
+                Message.user(self._render(template, round=r, responses=state.aggregated, conflict=conflict))
             )
         schema = FinalLeaderReply if final else LeaderReply
         ex = await ask_json(
@@ -233,7 +247,7 @@ class LongAgentTeam:
                 update = {"answer": None, "status": "no_answer"}
             else:
                 # Keep the team going: the question itself is a usable instruction.
-                update = {"instruction": state.get("instruction") or state["question"], "round": r + 1}
+                update = {"instruction": state.instruction or state.question, "round": r + 1}
                 events.append(_ev("leader_invalid", r, fallback_instruction=update["instruction"]))
             msgs.append(Message.assistant(ex.raw[-1]))
         else:
@@ -245,7 +259,7 @@ class LongAgentTeam:
         if update.get("status"):
             events.append(_ev("final", r, answer=update["answer"], status=update["status"]))
         update["leader_messages"] = [m.model_dump() for m in msgs]
-        update["events"] = events
+        update["events"] = _emitted(events)
         return update
 
     def _member_messages(self, doc: str, instruction: str, last_round: list[str], history: list[dict]):
@@ -271,7 +285,8 @@ class LongAgentTeam:
         )
         return msgs
 
-    async def _member_node(self, task: dict[str, Any]) -> dict[str, Any]:
+    async def _member_node(self, state: TeamState) -> dict[str, Any]:
+        task = state.task or {}
         i, r = task["member"], task["round"]
         msgs = self._member_messages(task["chunk"], task["instruction"], task["last_round"], task["history"])
         ex = await ask_json(
@@ -308,18 +323,18 @@ class LongAgentTeam:
         }
 
     async def _communicate_node(self, state: TeamState) -> dict[str, Any]:
-        r = state["round"]
-        current = sorted((x for x in state["responses"] if x["round"] == r), key=lambda x: x["member"])
+        r = state.round
+        current = sorted((x for x in state.responses if x["round"] == r), key=lambda x: x["member"])
         valid = [(x["member"], x["content"]) for x in current if x["content"] is not None]
         events: list[dict[str, Any]] = []
         if not self.communication:
             kept = [a for _, a in valid if not is_not_found(a)]
             events.append(_ev("aggregate", r, responses=kept, communication=False, unresolved=False))
-            return {"aggregated": kept, "events": events}
+            return {"aggregated": kept, "events": _emitted(events)}
 
         async def merge(a: int, b: int) -> str | None:
-            doc = state["chunks"][a] + "\n" + state["chunks"][b]
-            msgs = self._member_messages(doc, state["instruction"], [], [])
+            doc = state.chunks[a] + "\n" + state.chunks[b]
+            msgs = self._member_messages(doc, state.instruction, [], [])
             ex = await ask_json(
                 self.member,
                 msgs,
@@ -353,28 +368,9 @@ class LongAgentTeam:
                 merges=res.merges,
             )
         )
-        return {"aggregated": kept, "events": events}
+        return {"aggregated": kept, "events": _emitted(events)}
 
     # ------------------------------------------------------------------- run
-    @asynccontextmanager
-    async def _compiled(self) -> AsyncIterator[Any]:
-        if self.checkpointer == "memory":
-            yield self._graph.compile(checkpointer=self._memory, name="longagent")
-            return
-        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-        async with AsyncSqliteSaver.from_conn_string(self.checkpointer.removeprefix("sqlite:")) as saver:
-            yield self._graph.compile(checkpointer=saver, name="longagent")
-
-    def _config(self, thread_id: str) -> dict[str, Any]:
-        cfg: dict[str, Any] = {
-            "configurable": {"thread_id": thread_id},
-            "recursion_limit": 4 * self.max_rounds + 8,
-        }
-        if self.member_concurrency:
-            cfg["max_concurrency"] = self.member_concurrency
-        return cfg
-
     def chunk(self, document: str) -> list[str]:
         """The chunks the members would read (one member per chunk)."""
         return [c.text for c in chunk_document(document, self.chunk_tokens, tokenizer_for(self.member))]
@@ -392,32 +388,31 @@ class LongAgentTeam:
             if not question or not question.strip():
                 raise ValueError("the question is empty; pass what the team should answer")
             inp = {"question": question, "chunks": self.chunk(document), "round": 0}
-        cfg = self._config(thread_id)
-        async with self._compiled() as graph:
-            if inp is None and not (await graph.aget_state(cfg)).values:
-                raise ValueError(f"no checkpoint for thread {thread_id!r}; start a run with a document first")
-            try:
-                async for update in graph.astream(inp, cfg, stream_mode="updates"):
-                    for node_update in update.values():
-                        for ev in (node_update or {}).get("events", []):
-                            yield ev
-            except Exception as exc:
-                raise LongAgentRunError(
-                    f"team run stopped: {type(exc).__name__}: {exc}; its checkpoint is kept, "
-                    f"continue with `resume({thread_id!r})`",
-                    thread_id,
-                ) from exc
-            state = (await graph.aget_state(cfg)).values
+        state: TeamState | None = None
+        try:
+            async for ev in self.runtime.stream(inp, thread_id=thread_id, resume=inp is None):
+                if ev.kind == "custom" and ev.data.get("type") == "longagent":
+                    yield ev.data["event"]
+                elif ev.kind == "done":
+                    state = ev.data["state"]
+        except ThreadNotFound:
+            raise
+        except GraphError as exc:
+            raise LongAgentRunError(
+                f"team run stopped: {exc}; its checkpoint is kept, continue with `resume({thread_id!r})`",
+                thread_id,
+            ) from exc
+        assert state is not None
         yield {
             "kind": "result",
             "result": TeamResult(
-                question=state["question"],
-                answer=state.get("answer"),
-                status=state.get("status") or "no_answer",
-                rounds=state.get("round", 0),
-                num_members=len(state["chunks"]),
+                question=state.question,
+                answer=state.answer,
+                status=state.status or "no_answer",
+                rounds=state.round,
+                num_members=len(state.chunks),
                 thread_id=thread_id,
-                events=state.get("events", []),
+                events=state.events,
             ),
         }
 

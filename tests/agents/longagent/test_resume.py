@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from phalanx.agents import ThreadNotFound
 from phalanx.agents.longagent import LongAgentRunError, LongAgentTeam
 from phalanx.models.scripted import ScriptedModel
 
@@ -61,5 +62,5 @@ async def test_resume_after_a_member_crash(kit, tmp_path, store):
 
 async def test_resume_unknown_thread_is_a_clear_error(kit):
     team = LongAgentTeam(ScriptedModel(two_round_leader), ScriptedModel(kit.needle_member))
-    with pytest.raises(ValueError, match="no checkpoint for thread"):
+    with pytest.raises(ThreadNotFound, match="no run recorded"):
         await team.aresume("nope")

@@ -169,7 +169,8 @@ class GraphRuntime(Generic[S]):
     async def resume(
         self, thread_id: str, value: Any = None, *, values: Mapping[str, Any] | None = None
     ) -> S:
-        """Continue thread `thread_id`: after a crash, or answering its pending interrupt(s).
+        """Continue thread `thread_id`: after a crash or a `NodeFailed` (once its cause is fixed),
+        or answering its pending interrupt(s).
 
         Nodes whose results were checkpointed are not run again. With one pending
         interrupt `value` is its answer; with several, pass `values={interrupt_id: answer}`

@@ -5,6 +5,7 @@ from __future__ import annotations
 import operator
 from typing import Annotated
 
+import pytest
 from pydantic import BaseModel, Field
 
 from phalanx.agents import END, START, GraphBuilder, Send, interrupt, merge_dicts
@@ -131,3 +132,37 @@ def test_mermaid_lists_nodes_and_edge_kinds() -> None:
     assert "    n_wrap_up -.->|route| n_extra" in text
     assert "    n_wrap_up -.->|route| __end__" in text
     assert b.compile(checkpointer=None).mermaid() == text
+
+
+async def test_resume_after_failure_inside_subgraph_keeps_finished_inner_nodes(tmp_path) -> None:
+    from phalanx.agents import NodeFailed
+
+    calls: list[str] = []
+    broken = {"on": True}
+
+    async def first(state: Child) -> dict:
+        calls.append("first")
+        return {"log": ["first"]}
+
+    async def second(state: Child) -> dict:
+        calls.append("second")
+        if broken["on"]:
+            raise RuntimeError("disk full")
+        return {"log": ["second"]}
+
+    inner = (
+        GraphBuilder(Child, name="inner")
+        .add_node("first", first)
+        .add_node("second", second)
+        .add_edge(START, "first")
+        .add_edge("first", "second")
+        .add_edge("second", END)
+    )
+    runtime = parent(inner).compile(checkpointer=f"sqlite:{tmp_path / 'sub.db'}")
+    with pytest.raises(NodeFailed) as info:
+        await runtime.run({}, thread_id="f")
+    assert info.value.node == "second"
+    broken["on"] = False
+    out = await runtime.resume("f")
+    assert out.log == ["intro", "first", "second"]
+    assert calls == ["first", "second", "second"]  # `first` ran once

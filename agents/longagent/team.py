@@ -308,18 +308,20 @@ class LongAgentTeam:
         return {
             "responses": [{"member": i, "round": r, "content": content, "error": ex.error}],
             "member_history": {str(i): [*task["history"], turn]},
-            "events": [
-                _ev(
-                    "member_response",
-                    r,
-                    member=i,
-                    instruction=task["instruction"],
-                    raw=ex.raw,
-                    content=content,
-                    error=ex.error,
-                    attempts=len(ex.raw),
-                ),
-            ],
+            "events": _emitted(
+                [
+                    _ev(
+                        "member_response",
+                        r,
+                        member=i,
+                        instruction=task["instruction"],
+                        raw=ex.raw,
+                        content=content,
+                        error=ex.error,
+                        attempts=len(ex.raw),
+                    ),
+                ]
+            ),
         }
 
     async def _communicate_node(self, state: TeamState) -> dict[str, Any]:

@@ -122,3 +122,16 @@ async def test_last_round_forces_an_answer(kit):
         ScriptedModel(stubborn), ScriptedModel(kit.needle_member), chunk_tokens=50, max_rounds=2
     ).arun(doc, QUESTION)
     assert (result.status, result.answer, result.rounds) == ("forced_answer", "forced", 2)
+
+
+async def test_astream_yields_events_live_then_the_result(kit):
+    doc = kit.needle_document(n_chunks=6, needle_at=4, decoys=(1,))
+    team = LongAgentTeam(ScriptedModel(kit.majority_leader), ScriptedModel(kit.needle_member), chunk_tokens=50)
+    seen = [ev async for ev in team.astream(doc, QUESTION)]
+    kinds = [ev["kind"] for ev in seen]
+    assert kinds[0] == "leader_message" and kinds[-1] == "result"
+    assert kinds.count("member_response") == 6 and "merger" in kinds and "final" in kinds
+    result = seen[-1]["result"]
+    # What was streamed is what the checkpointed state recorded, in the same order.
+    assert [e["kind"] for e in result.events] == kinds[:-1]
+    assert result.answer == "4711"

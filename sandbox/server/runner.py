@@ -27,8 +27,10 @@ neither ptrace it nor open /proc/<server>/fd/* to forge protocol frames.
 import atexit  # noqa: F401  (imported here so each forked child finds them ready: a fork is
 import builtins  # noqa: F401  cheap, importing these in every child is not)
 import errno
+import fcntl
 import gc
 import io  # noqa: F401
+import itertools
 import json
 import linecache  # noqa: F401
 import os
@@ -50,7 +52,6 @@ SCRUB_DIRS = ("/tmp", "/dev/shm") if MODE == "container" else ()
 MAX_FRAME = 512 * 1024 * 1024
 MAX_COVERAGE_BYTES = 64 * 1024 * 1024
 PROTOCOL = 1
-PARENT_COMPILE_MAX = 256 * 1024
 
 
 def _prctl(option, value):
@@ -257,8 +258,8 @@ def _apply_limits(lim):
             pass
 
 
-def _run_code(code, compiled, work, coverage, cov_fd):
-
+def _prepare_stdio():
+    """Fresh text streams over fds 0-2 (done by the zygote, before the request arrives)."""
     sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
     sys.stdout = sys.__stdout__ = io.TextIOWrapper(
         io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8", errors="strict"
@@ -266,6 +267,35 @@ def _run_code(code, compiled, work, coverage, cov_fd):
     sys.stderr = sys.__stderr__ = io.TextIOWrapper(
         io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", line_buffering=True
     )
+
+
+WARM_UP_SOURCE = """
+import sys
+def solve(data):
+    out = []
+    for i, line in enumerate(data.splitlines()):
+        parts = [int(x) for x in line.split() if x.lstrip('-').isdigit()]
+        out.append(str(sum(parts) + i))
+    return '\\n'.join(out)
+class Node:
+    def __init__(self, value, children=None):
+        self.value = value
+        self.children = children or []
+print(solve('1 2\\n3 4'), file=None) if False else None
+"""
+
+
+def _warm_up():
+    # Allocations after a fork first touch (and copy) fresh pages; doing a representative
+    # compile here moves those page faults off the request's critical path.
+    try:
+        exec(compile(WARM_UP_SOURCE, "<warm-up>", "exec", dont_inherit=True), {"__name__": "warm"})
+    except Exception:
+        pass
+
+
+def _run_code(code, compiled, work, coverage, cov_fd):
+
     sys.argv = ["-c"]
     sys.path[0] = ""
     linecache.cache["<code>"] = (len(code), None, code.splitlines(True), "<code>")
@@ -366,20 +396,37 @@ def _close_fds_from(low):
                 pass
 
 
-def child_main(req, compiled, work, stdin_fd, out_w, err_w, cov_w):
+CTL_FD = 4
+"""In the zygote: the pipe the request arrives on (0-2 are stdio, 3 is the coverage pipe)."""
+
+
+def zygote_main(work, ctl_r, out_w, err_w, cov_w):
+    """A child forked ahead of time: set up everything request-independent, then wait for the request."""
     try:
         os.setpgid(0, 0)
-        os.dup2(stdin_fd, 0)
-        os.dup2(out_w, 1)
-        os.dup2(err_w, 2)
-        keep_from = 3
-        if cov_w is not None:
-            os.dup2(cov_w, 3)
-            keep_from = 4
-        _close_fds_from(keep_from)
+        # Lift the pipe ends above the target slots first: one may already sit on 3 or 4.
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in (out_w, err_w, cov_w, ctl_r)]
+        for i, target in enumerate((1, 2, 3, CTL_FD)):
+            os.dup2(high[i], target)
+        _close_fds_from(CTL_FD + 1)
         os.chdir(work)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _prepare_stdio()
+        _warm_up()
+        chunks = []
+        while True:
+            chunk = os.read(CTL_FD, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(CTL_FD)
+        if not chunks:
+            os._exit(0)  # the runner discarded this zygote
+        req = json.loads(b"".join(chunks).decode("utf-8"))
+        stdin_fd = _stdin_fd(req.get("stdin") or "")
+        os.dup2(stdin_fd, 0)
+        os.close(stdin_fd)
         env = dict(req.get("base_env") or {})
         env.update(req.get("env") or {})
         env.setdefault("HOME", work)
@@ -391,19 +438,94 @@ def child_main(req, compiled, work, stdin_fd, out_w, err_w, cov_w):
             # Restore what a freshly exec'd program expects (python ignores these two).
             signal.signal(signal.SIGPIPE, signal.SIG_DFL)
             signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+            os.close(3)
             argv = req["argv"]
             try:
                 os.execvpe(argv[0], argv, env)
             except OSError as exc:
                 os.write(2, (f"cannot run {argv[0]!r}: {exc.strerror}\n").encode())
                 os._exit(127)
-        _run_code(req["code"], compiled, work, bool(req.get("coverage")), 3)
+        code = req["code"]
+        _run_code(code, None, work, bool(req.get("coverage")), 3)
     except BaseException as exc:
         try:
             os.write(2, (f"sandbox child set-up failed: {exc!r}\n").encode())
         except BaseException:
             pass
     os._exit(126)
+
+
+class Zygote:
+    """The next execution's process, forked in advance (after the previous reply was sent)."""
+
+    def __init__(self, seq):
+        self.work = _work_dir(next(_RUN_IDS))
+        ctl_r, self.ctl_w = os.pipe()
+        self.out_r, out_w = os.pipe()
+        self.err_r, err_w = os.pipe()
+        self.cov_r, cov_w = os.pipe()
+        # Objects the child only reads must not be touched by its collector: each touch copies a page.
+        gc.freeze()
+        self.pid = os.fork()
+        if self.pid == 0:
+            zygote_main(self.work, ctl_r, out_w, err_w, cov_w)
+        try:
+            os.setpgid(self.pid, self.pid)
+        except OSError:
+            pass
+        for fd in (ctl_r, out_w, err_w, cov_w):
+            os.close(fd)
+
+    def alive(self):
+        try:
+            pid, _ = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        return pid == 0
+
+    def discard(self):
+        for fd in (self.ctl_w, self.out_r, self.err_r, self.cov_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        _kill_group(self.pid)
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+        if MODE != "container":
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+ZYGOTE = None
+_RUN_IDS = itertools.count(1)
+
+
+def take_zygote(seq):
+    global ZYGOTE
+    z, ZYGOTE = ZYGOTE, None
+    if z is not None and z.alive():
+        return z
+    if z is not None:
+        z.discard()
+    return Zygote(seq)
+
+
+def prepare_zygote(seq):
+    global ZYGOTE
+    if ZYGOTE is None:
+        ZYGOTE = Zygote(seq)
+
+
+def drop_zygote():
+    global ZYGOTE
+    if ZYGOTE is not None:
+        ZYGOTE.discard()
+        ZYGOTE = None
+
+
+_RUN_IDS = itertools.count(1)
 
 
 # ----------------------------------------------------------------------------- one execution
@@ -447,41 +569,20 @@ def execute(req, seq):
     lim = req["limits"]
     timeout = float(lim["timeout_s"])
     cap = int(lim["max_output_bytes"])
-    work = _work_dir(seq)
+    z = take_zygote(seq)
+    work, pid = z.work, z.pid
+    out_r, err_r = z.out_r, z.err_r
+    cov_r = z.cov_r
     write_files(work, req.get("files") or {})
-    stdin_fd = _stdin_fd(req.get("stdin") or "")
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    cov_r = cov_w = None
-    if req.get("coverage") and not req.get("argv"):
-        cov_r, cov_w = os.pipe()
-    compiled = None
-    code = req.get("code")
-    if code is not None and not req.get("argv") and len(code) <= PARENT_COMPILE_MAX:
-        # Compiling here, before the fork, saves the child a millisecond of fresh allocations.
-        try:
-            compiled = compile(code, "<code>", "exec", dont_inherit=True)
-        except Exception as exc:  # the program's own error (SyntaxError, ...): the child reports it
-            compiled = exc
-    # Objects the child only reads must not be touched by its collector: each touch copies a page.
-    gc.freeze()
     oom_before = oom_kills()
     start = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        child_main(req, compiled, work, stdin_fd, out_w, err_w, cov_w)
-    compiled = None
     try:
-        os.setpgid(pid, pid)
+        write_all(z.ctl_w, json.dumps(req, separators=(",", ":")).encode("utf-8"))
     except OSError:
-        pass
-    for fd in (stdin_fd, out_w, err_w, cov_w):
-        if fd is not None:
-            os.close(fd)
+        pass  # the zygote died: its exit status tells what happened
+    os.close(z.ctl_w)
 
-    bufs = {out_r: bytearray(), err_r: bytearray()}
-    if cov_r is not None:
-        bufs[cov_r] = bytearray()
+    bufs = {out_r: bytearray(), err_r: bytearray(), cov_r: bytearray()}
     truncated = {out_r: False, err_r: False}
     poller = select.poll()
     for fd in bufs:
@@ -596,7 +697,7 @@ def execute(req, seq):
     if sig == signal.SIGXFSZ:
         hits.add("file_size")
     coverage = None
-    if cov_r is not None:
+    if req.get("coverage") and not req.get("argv"):
         try:
             coverage = json.loads(bufs[cov_r].decode() or "{}")
         except ValueError:
@@ -703,6 +804,8 @@ def main():
         seq += 1
         try:
             if op == "hello":
+                # A hello checks that the sandbox holds no process but the runner.
+                drop_zygote()
                 reply = {
                     "protocol": PROTOCOL,
                     "python": list(sys.version_info[:3]),
@@ -723,6 +826,12 @@ def main():
             if exc.errno == errno.EPIPE:
                 return 0
             raise
+        if reply.get("healthy", True):
+            # Fork the next execution's process now, while the host reads this reply.
+            try:
+                prepare_zygote(seq)
+            except OSError:
+                pass
 
 
 if __name__ == "__main__":

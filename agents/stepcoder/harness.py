@@ -182,9 +182,15 @@ def child(spec, code, ns, case, stdin_path, res_w):
         fd = os.open(stdin_path, os.O_RDONLY)
         os.dup2(fd, 0)
         os.close(fd)
-        sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)))
-        sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False), 1 << 16))
-        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True)
+        sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
+        sys.stdout = io.TextIOWrapper(
+            io.BufferedWriter(io.FileIO(1, "w", closefd=False), 1 << 16),
+            encoding="utf-8",
+            errors="backslashreplace",
+        )
+        sys.stderr = io.TextIOWrapper(
+            io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", write_through=True
+        )
         mem = spec["memory_mb"] << 20
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
         # Time is CPU time (robust on a loaded machine); RLIMIT_CPU is whole seconds, so

@@ -83,7 +83,8 @@ class ProgramResult(BaseModel):
     harness_error: str | None = None
     """The harness itself could not report (sandbox crash, unreadable output); reward is 0."""
     coverage: list[int] | None = None
-    """Lines of the program executed by at least one test, when coverage was asked for."""
+    """Lines of the program executed by at least one test, when coverage was asked for
+    (a case killed by a limit contributes none: its child never reports)."""
     wall_s: float = 0.0
 
     @property

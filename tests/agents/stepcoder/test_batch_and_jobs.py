@@ -153,3 +153,49 @@ def test_example_runs():
     assert res.returncode == 0, res.stderr[-2000:]
     assert "3/3 canonical solutions pass" in res.stdout
     assert "reward +1.0" in res.stdout and "reward -1.0" in res.stdout
+
+
+@pytest.mark.requires_docker
+def test_eval_cli_with_a_scripted_model(tmp_path):
+    problems = [
+        {
+            "prompt": "\ndef add(a, b):\n    'Add.'\n",
+            "starter_code": "\ndef add(a, b):\n",
+            "difficulty": "introductory",
+        },
+        {
+            "prompt": "\ndef mul(a, b):\n    'Multiply.'\n",
+            "starter_code": "\ndef mul(a, b):\n",
+            "difficulty": "interview",
+        },
+    ]
+    data = tmp_path / "two.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps(p | {"inputs": [[2, 3]], "outputs": [[5 if "add" in p["prompt"] else 6]]}) + "\n"
+            for p in problems
+        )
+    )
+    script = tmp_path / "model.json"
+    script.write_text(
+        json.dumps(
+            {
+                "rules": [
+                    {"contains": "def add", "reply": "```python\ndef add(a, b):\n    return a + b\n```"}
+                ],
+                "default": "```python\ndef mul(a, b):\n    return a + b\n```",
+            }
+        )
+    )
+    res = CliRunner().invoke(
+        app, ["apps", "eval", "--model", f"scripted:{script}", str(data), "--n", "2", "--k", "1,2", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    assert summary["overall"]["pass_at"] == {"1": 0.5, "2": 0.5}
+    assert summary["by_difficulty"]["introductory"]["pass_at"]["1"] == 1.0
+    assert summary["by_difficulty"]["interview"]["pass_at"]["2"] == 0.0
+    bad = CliRunner().invoke(
+        app, ["apps", "eval", "--model", f"scripted:{script}", str(data), "--n", "1", "--k", "2"]
+    )
+    assert bad.exit_code == 2 and "between 1 and n" in bad.output

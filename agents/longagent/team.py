@@ -29,6 +29,7 @@ from phalanx.agents.longagent.communication import conflict_graph, is_not_found,
 from phalanx.agents.longagent.protocol import (
     DOCUMENT_PLACEHOLDER,
     PROMPT_VERSION,
+    Exchange,
     FinalLeaderReply,
     LeaderReply,
     MemberReply,
@@ -211,6 +212,13 @@ class LongAgentTeam:
             for i, chunk in enumerate(state.chunks)
         ]
 
+    async def _ask(
+        self, model: ChatModel, msgs: list[Message], schema: type[BaseModel], config: GenerationConfig
+    ) -> Exchange:
+        return await ask_json(
+            model, msgs, schema, max_reasks=self.max_reasks, config=config, version=self.prompt_version
+        )
+
     def _render(self, name: str, **values: Any) -> str:
         return render(name, self.prompt_version, **values)
 
@@ -230,14 +238,7 @@ class LongAgentTeam:
                 Message.user(self._render(template, round=r, responses=state.aggregated, conflict=conflict))
             )
         schema = FinalLeaderReply if final else LeaderReply
-        ex = await ask_json(
-            self.leader,
-            msgs,
-            schema,
-            max_reasks=self.max_reasks,
-            config=self.leader_config,
-            version=self.prompt_version,
-        )
+        ex = await self._ask(self.leader, msgs, schema, self.leader_config)
         events = [
             _ev("leader_message", r, prompt=msgs[-1].content, raw=ex.raw, reply=ex.reply, error=ex.error)
         ]
@@ -289,14 +290,7 @@ class LongAgentTeam:
         task = state.task or {}
         i, r = task["member"], task["round"]
         msgs = self._member_messages(task["chunk"], task["instruction"], task["last_round"], task["history"])
-        ex = await ask_json(
-            self.member,
-            msgs,
-            MemberReply,
-            max_reasks=self.max_reasks,
-            config=self.member_config,
-            version=self.prompt_version,
-        )
+        ex = await self._ask(self.member, msgs, MemberReply, self.member_config)
         content = ex.reply["content"] if ex.reply else None
         turn = {
             "instruction": task["instruction"],
@@ -337,14 +331,7 @@ class LongAgentTeam:
         async def merge(a: int, b: int) -> str | None:
             doc = state.chunks[a] + "\n" + state.chunks[b]
             msgs = self._member_messages(doc, state.instruction, [], [])
-            ex = await ask_json(
-                self.member,
-                msgs,
-                MemberReply,
-                max_reasks=self.max_reasks,
-                config=self.member_config,
-                version=self.prompt_version,
-            )
+            ex = await self._ask(self.member, msgs, MemberReply, self.member_config)
             events.append(
                 _ev("merger_response", r, members=[a, b], raw=ex.raw, reply=ex.reply, error=ex.error)
             )

@@ -56,13 +56,13 @@ async def run(calls: int, max_new_tokens: int, repeats: int, shape: dict[str, in
     config = GenerationConfig(max_new_tokens=max_new_tokens)
     convs = prompts(calls)
 
-    async def sequential() -> list:
-        return [await one_by_one.chat(c, config=config) for c in convs]
+    async def sequential(n: int = calls) -> list:
+        return [await one_by_one.chat(c, config=config) for c in convs[:n]]
 
     async def together() -> list:
         return await asyncio.gather(*(batched.chat(c, config=config) for c in convs))
 
-    await sequential()  # warm-up (first-call allocations, lazy imports)
+    await sequential(4)  # warm-up (first-call allocations, lazy imports)
     await together()
     seq_times, bat_times = [], []
     for _ in range(repeats):

@@ -223,3 +223,28 @@ def test_serve_cli_subprocess_on_loopback(tmp_path: Path) -> None:
 def test_loopback_detection() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0")
+
+
+def test_official_openai_client_tools_json_mode_and_streamed_tool_calls(scripted_server, recorder) -> None:
+    openai = pytest.importorskip("openai")
+    client = openai.OpenAI(base_url=scripted_server.base_url, api_key="unused", max_retries=0)
+    msgs = [{"role": "user", "content": "weather in Paris?"}]
+    done = client.chat.completions.create(
+        model="scripted", messages=msgs, tools=[WEATHER_TOOL], response_format={"type": "json_object"}
+    )
+    call = done.choices[0].message.tool_calls[0]
+    assert done.choices[0].finish_reason == "tool_calls"
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}
+    assert recorder.settings[-1]["json_mode"] is True
+
+    chunks = list(
+        client.chat.completions.create(model="scripted", messages=msgs, tools=[WEATHER_TOOL], stream=True)
+    )
+    deltas = [tc for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or [])]
+    assert deltas[0].function.name == "get_weather" and deltas[0].id
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
+
+    follow_up = msgs + [done.choices[0].message.model_dump(exclude_none=True)]
+    follow_up.append({"role": "tool", "tool_call_id": call.id, "content": "sunny"})
+    again = client.chat.completions.create(model="scripted", messages=follow_up, tools=[WEATHER_TOOL])
+    assert again.choices[0].message.content == "The weather is sunny."

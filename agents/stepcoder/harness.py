@@ -15,6 +15,7 @@ warm interpreter per case is what makes this faster than the papers' fresh
 `python3` per case (methods.md Part C §1).
 """
 
+import ast
 import json
 import os
 import re
@@ -98,8 +99,6 @@ def build_namespace(source):
 
 
 def literal(value):
-    import ast
-
     if isinstance(value, str):
         try:
             return ast.literal_eval(value)

@@ -51,6 +51,8 @@ class ContainerConfig:
     tmp_size_mb: int = 16
     runtime: str | None = None
     """OCI runtime, e.g. `runsc` (gVisor); None uses the daemon's default."""
+    preload: tuple[str, ...] = ()
+    """Modules the runner imports once at start, so each forked program finds them loaded."""
     transport: str = "socket"
     """`socket` (bind-mounted unix socket, local daemons) or `attach` (through the daemon; works anywhere)."""
     labels: dict[str, str] = field(default_factory=dict)
@@ -134,7 +136,15 @@ class SandboxContainer:
             pids_limit=cfg.pids_limit,
             ipc_mode="private",
             labels=labels,
-            environment={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
+            # The runner's own environment: one BLAS thread, so a preloaded numpy starts no
+            # thread pool before the runner forks.
+            environment={
+                "PATH": "/usr/local/bin:/usr/bin:/bin",
+                "LANG": "C.UTF-8",
+                "OPENBLAS_NUM_THREADS": "1",
+                "OMP_NUM_THREADS": "1",
+                "MKL_NUM_THREADS": "1",
+            },
             stdin_open=cfg.transport == "attach",
             tty=False,
             detach=True,
@@ -171,7 +181,7 @@ class SandboxContainer:
                         self._sock_dir, time.monotonic() + HELLO_TIMEOUT_S, self._running_probe()
                     )
                     self._channel = FrameChannel(self._stream)
-                hello = self._channel.call({"op": "hello"}, HELLO_TIMEOUT_S)
+                hello = self._channel.call({"op": "hello", "preload": list(cfg.preload)}, HELLO_TIMEOUT_S)
             except ChannelBroken as exc:
                 raise self._diagnose_start_failure(exc) from exc
             if not hello.get("healthy", False) or hello.get("uid") != self.uid:

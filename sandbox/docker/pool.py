@@ -70,7 +70,6 @@ class WarmPool(Generic[M]):
         self._admin = ThreadPoolExecutor(
             max_workers=min(size, 4) + 1, thread_name_prefix="phalanx-sandbox-admin"
         )
-        self._removals: list = []
 
     # ----------------------------------------------------------------- creation
 
@@ -210,7 +209,7 @@ class WarmPool(Generic[M]):
             refill = not self._closed
             if refill:
                 self._live += 1
-        self._removals.append(self._admin.submit(member.destroy))
+        self._admin.submit(member.destroy)
         if refill:
             self._spawn()
 

@@ -269,31 +269,6 @@ def _prepare_stdio():
     )
 
 
-WARM_UP_SOURCE = """
-import sys
-def solve(data):
-    out = []
-    for i, line in enumerate(data.splitlines()):
-        parts = [int(x) for x in line.split() if x.lstrip('-').isdigit()]
-        out.append(str(sum(parts) + i))
-    return '\\n'.join(out)
-class Node:
-    def __init__(self, value, children=None):
-        self.value = value
-        self.children = children or []
-print(solve('1 2\\n3 4'), file=None) if False else None
-"""
-
-
-def _warm_up():
-    # Allocations after a fork first touch (and copy) fresh pages; doing a representative
-    # compile here moves those page faults off the request's critical path.
-    try:
-        exec(compile(WARM_UP_SOURCE, "<warm-up>", "exec", dont_inherit=True), {"__name__": "warm"})
-    except Exception:
-        pass
-
-
 def _run_code(code, compiled, work, coverage, cov_fd):
 
     sys.argv = ["-c"]
@@ -413,7 +388,6 @@ def zygote_main(work, ctl_r, out_w, err_w, cov_w):
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _prepare_stdio()
-        _warm_up()
         chunks = []
         while True:
             chunk = os.read(CTL_FD, 1 << 16)
@@ -753,6 +727,22 @@ def _kill_group(pid):
 # ----------------------------------------------------------------------------- main loop
 
 
+def preload(names):
+    """Import modules once here so every forked child finds them loaded (numpy costs ~1 s per import)."""
+    import importlib
+
+    done = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+            done.append(name)
+        except Exception:
+            continue
+    gc.collect()
+    gc.freeze()
+    return done
+
+
 def _accept_one(path):
     """Accept exactly one connection on a fresh unix socket, then remove the socket file."""
     import socket
@@ -806,7 +796,9 @@ def main():
             if op == "hello":
                 # A hello checks that the sandbox holds no process but the runner.
                 drop_zygote()
+                preloaded = preload(req.get("preload") or [])
                 reply = {
+                    "preloaded": preloaded,
                     "protocol": PROTOCOL,
                     "python": list(sys.version_info[:3]),
                     "pid": os.getpid(),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -101,9 +100,17 @@ async def run_batch(
         if on_result is not None:
             on_result(res)
 
+    tasks = [asyncio.ensure_future(one(i)) for i in todo]
     try:
         with bar:
-            await asyncio.gather(*(one(i) for i in todo))
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException:
+                # Sandbox gone or interrupted: stop the rest; what is written stays for a resume.
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
     finally:
         if out_fh is not None:
             out_fh.close()
@@ -147,10 +154,3 @@ class _Progress:
         if self.enabled:
             status = f"[green]{self.passed} passed[/] [red]{self.failed} failed[/]"
             self._bar.update(self._task, advance=1, status=status)
-
-
-def write_jsonl(results: Iterable[ProgramResult], path: str | Path) -> None:
-    """Write results as JSONL (one `ProgramResult` per line)."""
-    with Path(path).open("w", encoding="utf-8") as fh:
-        for r in results:
-            fh.write(json.dumps(r.model_dump(mode="json")) + "\n")

@@ -199,3 +199,40 @@ def test_eval_cli_with_a_scripted_model(tmp_path):
         app, ["apps", "eval", "--model", f"scripted:{script}", str(data), "--n", "1", "--k", "2"]
     )
     assert bad.exit_code == 2 and "between 1 and n" in bad.output
+
+
+class FailingSandbox:
+    """Runs two executions through a real sandbox, then reports the sandbox gone."""
+
+    name = "failing"
+
+    def __init__(self, inner) -> None:
+        self.inner, self.calls = inner, 0
+
+    async def execute(self, request):
+        from phalanx.sandbox import SandboxUnavailable
+
+        self.calls += 1
+        if self.calls > 2:
+            raise SandboxUnavailable("daemon went away")
+        return await self.inner.execute(request)
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.mark.requires_docker
+async def test_batch_stops_on_sandbox_loss_and_keeps_finished_work(apps_sandbox, sample_path, tmp_path):
+    from phalanx.sandbox import SandboxUnavailable
+
+    problems = load_problems(sample_path, limit=5)
+    jobs = [Job(p, p.canonical_solution) for p in problems]
+    out = tmp_path / "r.jsonl"
+    with pytest.raises(SandboxUnavailable):
+        await run_batch(
+            Executor(FailingSandbox(apps_sandbox)), jobs, out_path=out, concurrency=1, progress=False
+        )
+    assert len(read_results(out)) == 2
+    sb = CountingSandbox(apps_sandbox)
+    done = await run_batch(Executor(sb), jobs, out_path=out, concurrency=2, progress=False)
+    assert sb.calls == 3 and all(r.passed for r in done)

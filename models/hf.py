@@ -9,14 +9,19 @@ Options can follow the path as a query string:
 `hf:./model?device=cpu&window_ms=5&max_batch=32`.
 
 Seams for later layers: `HFChatModel(model, tokenizer)` wraps an already-built model
-(a trainer's policy, a model with patched attention), and `generate_kwargs` is the one
-place a `GenerationConfig` becomes transformers arguments.
+(a trainer's policy, a model with patched attention and `context_limit=None`);
+`generation_lock` lets a trainer update weights in place between batches; and
+`generate_kwargs` is the one place a `GenerationConfig` becomes transformers arguments.
+
+`on_token` receives the raw generated text, tool-call markup included; the parsed
+calls arrive in the final `ChatResponse`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -71,6 +76,8 @@ class HFChatModel:
         if context_limit == "auto":
             context_limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
         self.context_limit: int | None = context_limit
+        self.generation_lock = threading.Lock()
+        """Held while a batch generates; hold it to change the weights between batches."""
         self.batcher: MicroBatcher[GenRequest, GenResult] = MicroBatcher(
             self._run_batch, window_s=window_s, max_batch_size=max_batch_size, key=batch_key, name=name
         )
@@ -93,7 +100,8 @@ class HFChatModel:
         return cls(model, tokenizer, **options)
 
     def _run_batch(self, requests: list[GenRequest]) -> list[GenResult]:
-        return generate_batch(self.model, self.tokenizer, requests)
+        with self.generation_lock:
+            return generate_batch(self.model, self.tokenizer, requests)
 
     def render_prompt(
         self,

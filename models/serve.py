@@ -213,8 +213,17 @@ async def _stream_events(
         return f"data: {json.dumps(chunk)}\n\n"
 
     pieces: asyncio.Queue[str] = asyncio.Queue()
+    # A model that writes tool calls as text would stream that markup as content; when
+    # tools are offered, send its parsed answer at the end instead.
+    live = not (tools and model.supports_tools)
     task = asyncio.create_task(
-        model.chat(messages, tools=tools, config=config, json_mode=json_mode, on_token=pieces.put_nowait)
+        model.chat(
+            messages,
+            tools=tools,
+            config=config,
+            json_mode=json_mode,
+            on_token=pieces.put_nowait if live else None,
+        )
     )
     streamed = False
     try:

@@ -46,6 +46,8 @@ class ExecutorConfig(BaseModel):
     """stdout captured per case before the case is cut off as a wrong answer (at least 4x the expected size)."""
     coverage: bool = False
     """Record the program lines each case executes (used by FGO); slows execution several-fold."""
+    coverage_time_factor: float = Field(4.0, ge=1, le=100)
+    """Time limits are multiplied by this when coverage is traced (line tracing slows programs down)."""
     stop_on_failure: bool = False
     """Stop at the first failing case (enough for the reward; `verify` wants every case)."""
 
@@ -72,6 +74,7 @@ class Executor:
     ) -> tuple[ExecRequest, str]:
         """The sandbox request that runs `program` on every case of `problem`, and its report marker."""
         cfg = self.config
+        cpu_s = cfg.case_timeout_s * (cfg.coverage_time_factor if coverage else 1.0)
         marker = "@@phalanx-stepcoder-" + secrets.token_hex(8) + "@@"
         spec = {
             "marker": marker,
@@ -82,15 +85,15 @@ class Executor:
             "cases": [
                 {"input": i, "output": o} for i, o in zip(problem.inputs, problem.outputs, strict=True)
             ],
-            "case_timeout_s": cfg.case_timeout_s,
-            "case_wall_s": cfg.case_timeout_s * cfg.wall_factor,
+            "case_timeout_s": cpu_s,
+            "case_wall_s": cpu_s * cfg.wall_factor,
             "memory_mb": cfg.memory_mb,
             "max_output_bytes": cfg.max_output_bytes,
             "coverage": coverage,
             "stop_on_failure": stop_on_failure,
         }
-        slowdown = 4.0 if coverage else 1.0
-        total = _HARNESS_STARTUP_S + problem.n_cases * (cfg.case_timeout_s * cfg.wall_factor * slowdown + 0.5)
+        # The harness may stretch a starved but computing case up to 4x its wall budget.
+        total = _HARNESS_STARTUP_S + problem.n_cases * (4 * cpu_s * cfg.wall_factor + 0.5)
         limits = Limits(
             timeout_s=min(total, 3600),
             memory_mb=cfg.memory_mb + 512,

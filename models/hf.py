@@ -35,7 +35,7 @@ from phalanx.models.chat_template import (
     render_chat,
     template_supports_tools,
 )
-from phalanx.models.errors import ModelRequestError, ModelSpecError
+from phalanx.models.errors import ModelRequestError, ModelSpecError, ModelUnavailable
 from phalanx.models.hf_generate import GenRequest, GenResult, batch_key, generate_batch, generate_kwargs
 from phalanx.models.types import ChatResponse, GenerationConfig, Message
 
@@ -212,6 +212,10 @@ def _load_pretrained(path: Path, device: str | None) -> tuple[Any, Any]:
     is_dir = check_model_dir(path)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelUnavailable(
+            f"hf:{path}: device {device!r} asked for, but no CUDA GPU is visible; use device=cpu"
+        )
     dtype = torch.float32 if device == "cpu" else "auto"
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
@@ -235,9 +239,9 @@ def load_hf_model(target: str) -> HFChatModel:
         ModelSpecError: bad path or unknown option.
     """
     path, options = target, {}
-    if "?" in target:
-        path, _, query = target.rpartition("?")
-        options = dict(parse_qsl(query, keep_blank_values=True))
+    head, sep, query = target.rpartition("?")
+    if sep and "=" in query:  # a bare "?" may be part of a directory name
+        path, options = head, dict(parse_qsl(query, keep_blank_values=True))
     known = {"device", "window_ms", "max_batch", "name"}
     unknown = set(options) - known
     if unknown:
@@ -250,6 +254,8 @@ def load_hf_model(target: str) -> HFChatModel:
             kwargs["max_batch_size"] = int(options["max_batch"])
     except ValueError as exc:
         raise ModelSpecError(f"bad number in hf: options of {target!r}: {exc}") from exc
+    if kwargs.get("max_batch_size", 1) < 1 or kwargs.get("window_s", 0) < 0:
+        raise ModelSpecError(f"hf: options of {target!r}: max_batch must be >= 1 and window_ms >= 0")
     if "name" in options:
         kwargs["name"] = options["name"]
     return HFChatModel.from_pretrained(

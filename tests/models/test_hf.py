@@ -6,8 +6,16 @@ import asyncio
 import json
 
 import pytest
+import torch
 
-from phalanx.models import GenerationConfig, Message, ModelRequestError, ModelSpecError, load_model
+from phalanx.models import (
+    GenerationConfig,
+    Message,
+    ModelRequestError,
+    ModelSpecError,
+    ModelUnavailable,
+    load_model,
+)
 from phalanx.models.hf import JSON_MODE_INSTRUCTION, HFChatModel
 from phalanx.models.hf_generate import GenResult, generate_kwargs
 
@@ -184,6 +192,13 @@ def test_bad_hf_specs(tmp_path, tiny_model_dir) -> None:
         load_model(f"hf:{tmp_path / 'weights.bin'}")
     with pytest.raises(ModelSpecError, match="unknown hf: option"):
         load_model(f"hf:{tiny_model_dir}?speed=fast")
+    with pytest.raises(ModelSpecError, match="max_batch must be >= 1"):
+        load_model(f"hf:{tiny_model_dir}?max_batch=0")
+    with pytest.raises(ModelSpecError, match="bad number"):
+        load_model(f"hf:{tiny_model_dir}?window_ms=soon")
+    if not torch.cuda.is_available():
+        with pytest.raises(ModelUnavailable, match="no CUDA GPU"):
+            load_model(f"hf:{tiny_model_dir}?device=cuda")
     with pytest.raises(ModelSpecError, match="neither a local directory nor in the local"):
         load_model("hf:some-org/not-a-cached-model")
     (tmp_path / "config.json").write_text("{not json")

@@ -94,3 +94,21 @@ def test_rejects_bad_settings() -> None:
         MicroBatcher(lambda b: b, max_batch_size=0)
     with pytest.raises(ValueError, match="window_s"):
         MicroBatcher(lambda b: b, window_s=-1)
+
+
+async def test_cancelled_waiter_is_left_out_and_others_complete() -> None:
+    seen: list[list[int]] = []
+
+    def run(batch: list[int]) -> list[int]:
+        seen.append(batch)
+        return batch
+
+    batcher = MicroBatcher(run, window_s=0.1)
+    tasks = [asyncio.create_task(batcher.submit(i)) for i in range(3)]
+    await asyncio.sleep(0.02)  # all queued, window still open
+    tasks[1].cancel()
+    assert await tasks[0] == 0 and await tasks[2] == 2
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[1]
+    assert seen == [[0, 2]]
+    await batcher.aclose()

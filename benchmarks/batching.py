@@ -95,6 +95,7 @@ async def run(calls: int, max_new_tokens: int, repeats: int, shape: dict[str, in
         "model": {
             "family": "llama (random init)",
             **shape,
+            "vocab_size": batched.model.config.vocab_size,  # the trained BPE may stop short of the request
             "params": sum(p.numel() for p in batched.model.parameters()),
         },
         "timing": f"best of {repeats} after one warm-up",

@@ -89,7 +89,9 @@ def make_needles(kind: Literal["single", "multi"], rng: random.Random) -> tuple[
                 f"The {animal} keeper keeps the key in the {colour} locker.",
                 f"The {colour} locker holds the code {value}.",
             ],
-            (f"Which code does the locker of the {animal} keeper hold? Answer with the number only."),
+            # No content word of the question is in the second hop: reaching the answer takes
+            # the first hop's evidence (a second round, or a merger reading both chunks).
+            f"What is the secret of the {animal} keeper? Answer with the number only.",
             value,
         )
     raise ValueError(f"needles must be 'single' or 'multi', got {kind!r}")

@@ -3,8 +3,8 @@
 As a member it reads its chunk extractively: the sentence sharing the most
 content words with the instruction (at least two) is its evidence, and the first
 number in it (or, one hop further, in a sentence linked to it) is its answer.
-As a leader it forwards the question, then answers with the most common member
-answer, preferring numeric ones. It exists so that `phalanx longagent ask` and
+As a leader it forwards the question, answers with the most common numeric member
+answer, and when members only found evidence (a first hop) re-instructs with it. It exists so that `phalanx longagent ask` and
 `phalanx longagent niah` run end to end without any model weights.
 """
 
@@ -47,28 +47,33 @@ def read_member(messages: Sequence[Message]) -> str:
     number = re.search(r"\d+", best)
     if number:
         return number.group(0)
-    # One hop further: a numeric sentence that shares a new word with the evidence.
-    link = _words(best) - query
-    for s in sentences:
-        if re.search(r"\d+", s) and link & _words(s):
-            return re.search(r"\d+", s).group(0)
+    # One hop further: the numeric sentence sharing the most words with the evidence.
+    link = _words(best)
+    hops = sorted(
+        ((len(link & _words(s)), i) for i, s in enumerate(sentences) if re.search(r"\d", s)), reverse=True
+    )
+    if hops and hops[0][0] >= 1:
+        return re.search(r"\d+", sentences[hops[0][1]]).group(0)
     return best
 
 
 def lead(messages: Sequence[Message]) -> dict[str, str]:
     """The leader's next move from the conversation so far."""
     first = next((m.content or "" for m in messages if m.role == "user"), "")
-    question = _section(first, "Question")
+    question = _section(first, "Question").split("\n\n")[0]
     last = messages[-1].content or ""
     if "# Member Responses" not in last:
         return {"type": "instruction", "content": question}
     answers = re.findall(r"^- (.+)$", last, re.MULTILINE)
-    numeric = [a for a in answers if re.fullmatch(r"\s*\d+\s*", a)]
-    pool = numeric or answers
-    if pool:
-        return {"type": "answer", "content": Counter(pool).most_common(1)[0][0].strip()}
-    if "last round" in last:
+    numeric = [a.strip() for a in answers if re.fullmatch(r"\s*\d+\s*", a)]
+    final = "last round" in last
+    if numeric or (answers and final):
+        return {"type": "answer", "content": Counter(numeric or answers).most_common(1)[0][0].strip()}
+    if final:
         return {"type": "answer", "content": "unknown"}
+    if answers:
+        # Evidence without an answer (a first hop): ask the members to follow it.
+        return {"type": "instruction", "content": f"{question} Known so far: {' '.join(answers)}"}
     return {"type": "instruction", "content": question}
 
 

@@ -90,3 +90,16 @@ async def test_run_niah_writes_results_heatmap_and_html(tmp_path):
     assert (tmp_path / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
     html = (tmp_path / "report.html").read_text()
     assert "data:image/png;base64," in html and "mean exact_match: 1.000" in html
+
+
+async def test_multi_hop_takes_a_second_round(tmp_path):
+    """The question names only the first hop; the leader re-instructs with its evidence."""
+    results = await run_niah(
+        lambda: LongAgentTeam("scripted:longagent-reader", "scripted:longagent-reader", chunk_tokens=400),
+        [2000],
+        [0, 100],
+        "multi",
+        out_dir=tmp_path,
+    )
+    assert [r.exact_match for r in results] == [True, True]
+    assert all(r.rounds == 2 and r.status == "answered" for r in results)

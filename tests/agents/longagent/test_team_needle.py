@@ -126,7 +126,9 @@ async def test_last_round_forces_an_answer(kit):
 
 async def test_astream_yields_events_live_then_the_result(kit):
     doc = kit.needle_document(n_chunks=6, needle_at=4, decoys=(1,))
-    team = LongAgentTeam(ScriptedModel(kit.majority_leader), ScriptedModel(kit.needle_member), chunk_tokens=50)
+    team = LongAgentTeam(
+        ScriptedModel(kit.majority_leader), ScriptedModel(kit.needle_member), chunk_tokens=50
+    )
     seen = [ev async for ev in team.astream(doc, QUESTION)]
     kinds = [ev["kind"] for ev in seen]
     assert kinds[0] == "leader_message" and kinds[-1] == "result"

@@ -1,1 +1,58 @@
-"""phalanx.policies."""
+"""phalanx.policies: ToolSword safety policies for tool-using agents (methods.md Part B).
+
+Guards for the three stages (input: malicious queries, jailbreaks; execution: noisy
+misdirection, risky cues, destructive calls; output: harmful feedback, error conflicts),
+deterministic by default (rules + offline sentence embeddings) with an optional model-judge
+variant, configured by a policy file and put on the agent as tool hooks and turn guards.
+"""
+
+from phalanx.policies.config import GuardConfig, PolicyConfig, load_policy
+from phalanx.policies.embedder import SentenceEmbedder
+from phalanx.policies.errors import GuardError, PolicyConfigError, PolicyError, ScenarioDataError
+from phalanx.policies.guard import Guard, register_guard, registered_guards
+from phalanx.policies.stack import Decision, PolicyStack
+from phalanx.policies.toolsword_data import SCENARIOS, ToolSwordRecord, load_scenario, load_toolsword
+from phalanx.policies.types import Finding, GuardAction, GuardContext, GuardVerdict, Stage, ToolSpec
+
+__all__ = [
+    "SCENARIOS",
+    "Decision",
+    "Finding",
+    "Guard",
+    "GuardAction",
+    "GuardConfig",
+    "GuardContext",
+    "GuardError",
+    "GuardVerdict",
+    "PolicyConfig",
+    "PolicyConfigError",
+    "PolicyError",
+    "PolicyStack",
+    "PolicyToolHook",
+    "PolicyTurnGuard",
+    "ScenarioDataError",
+    "SentenceEmbedder",
+    "Stage",
+    "ToolSpec",
+    "ToolSwordRecord",
+    "load_policy",
+    "load_scenario",
+    "load_toolsword",
+    "policy_adapters",
+    "register_guard",
+    "registered_guards",
+    "screen_queries",
+]
+
+
+def __getattr__(name: str):
+    # The hook adapters import phalanx.tools; load them on first use.
+    if name in ("PolicyToolHook", "PolicyTurnGuard", "policy_adapters"):
+        from phalanx.policies import hooks
+
+        return getattr(hooks, name)
+    if name == "screen_queries":
+        from phalanx.policies.screen import screen_queries
+
+        return screen_queries
+    raise AttributeError(name)

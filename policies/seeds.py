@@ -1,0 +1,154 @@
+"""Seed prototypes and rule lexicons of the deterministic guards.
+
+Prototypes live in `seeds.yaml` (package data; replaceable per policy). The rule
+lexicons below are general crime / harm vocabulary and well-known jailbreak
+families; none of it comes from the ToolSword records (the guards are evaluated
+on those, methods.md Part B).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError
+
+from phalanx.policies.errors import PolicyConfigError
+
+DEFAULT_SEEDS = Path(__file__).with_name("seeds.yaml")
+
+
+class SeedSet(BaseModel):
+    """Prototype sentences by category, for each detector."""
+
+    harmful_requests: dict[str, list[str]]
+    benign_requests: dict[str, list[str]]
+    harmful_content: dict[str, list[str]]
+    benign_content: dict[str, list[str]]
+    jailbreak_prototypes: dict[str, list[str]]
+    risk_cues: dict[str, list[str]]
+    benign_tool_descriptions: dict[str, list[str]] = Field(default_factory=dict)
+
+
+@cache
+def load_seeds(path: str | None = None) -> SeedSet:
+    """Read a seed file (the shipped one by default).
+
+    Raises:
+        PolicyConfigError: the file is missing or does not match `SeedSet`.
+    """
+    p = Path(path) if path else DEFAULT_SEEDS
+    try:
+        raw: Any = yaml.safe_load(p.read_text())
+        return SeedSet.model_validate(raw)
+    except FileNotFoundError as exc:
+        raise PolicyConfigError(f"seed file {p} does not exist") from exc
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise PolicyConfigError(f"seed file {p} is invalid: {exc}") from exc
+
+
+def _rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+# A request for how to do something ...
+REQUEST_CUE = _rx(
+    r"\b(how (?:to|do|can|could|would|should|might)|ways? (?:to|of)|ideas? (?:for|on|to)|tips? (?:for|on|to)|"
+    r"steps? to|best way|easiest way|help me|teach me|show me how|explain how|instructions? (?:for|on|to)|"
+    r"guide (?:to|for|on)|what are (?:some|the)|strateg(?:y|ies) (?:for|to))"
+)
+# ... combined with general crime / harm vocabulary (stems).
+HARM_TERMS = _rx(
+    r"\b(steal\w*|stole|scam\w*|defraud\w*|fraud\w*|phish\w*|launder\w*|embezzl\w*|brib\w*|blackmail\w*|"
+    r"extort\w*|counterfeit\w*|forg(?:e|ed|ing) (?:documents?|signatures?|money|checks?)|hack(?:ing)? into|"
+    r"ransomware|malware|botnet|ddos|denial[- ]of[- ]service|keylogger|spyware|bomb\w*|explosive\w*|"
+    r"poison\w*|murder\w*|kill (?:someone|somebody|him|her|them|people|my)|kidnap\w*|traffick\w*|assault\w*|"
+    r"\brob\b|robb(?:ery|ing)|burglar\w*|break into|shoplift\w*|harass\w*|bull(?:y|ying)\b|stalk\w*|dox\w*|"
+    r"defam\w*|slander\w*|libel\w*|smear\w*|false (?:accusations?|allegations?|rumou?rs?|information|evidence|claims?)|"
+    r"fake (?:evidence|charity|accounts?|persona|reviews?|identity|lottery|donations?|invoices?)|"
+    r"fram(?:e|ing) (?:someone|somebody|him|her|them|an? innocent)|plant(?:ing)? (?:fake )?evidence|sabotag\w*|"
+    r"manipulat\w*|brainwash\w*|gaslight\w*|coerc\w*|intimidat\w*|propaganda|hate (?:speech|messages?)|"
+    r"get(?:ting)? high|methamphetamine|cocaine|heroin|evad\w* taxe?s|tax evasion|avoid(?:ing)? (?:paying )?taxe?s|"
+    r"hid(?:e|ing) (?:income|assets|money)|offshore accounts?|insider trading|pyramid scheme|ponzi|revenge|"
+    r"untraceable|prostitut\w*|cheat\w* (?:on )?(?:a |the )?(?:drug|test|exam)|identity theft|self[- ]harm|"
+    r"suicide|terroris\w*)\b"
+)
+# Evasion of detection is a strong sign of intent whatever the act.
+EVASION = _rx(
+    r"\bwithout (?:being |getting )?(?:caught|detected|noticed|traced|found out)|\bavoid (?:detection|getting caught)"
+)
+
+# Defensive framing (protect, detect, report, help a victim): the same vocabulary, the opposite intent.
+DEFENSIVE = _rx(
+    r"\b(protect\w*|prevent\w*|detect\w*|defend\w*|recogni[sz]e|spot|report\w*|secure|safe from|stay safe|"
+    r"warning signs|victims?|recover\w*|stop (?:them|it|bullying|harassment)|help (?:her|him|them|my|a friend)|"
+    r"being (?:bullied|harassed|scammed|stalked|threatened)|what should i do|against (?:the )?law|illegal to|"
+    r"how do (?:banks|police|companies|antivirus))\b"
+)
+
+# Statement-form harmful instructions inside tool outputs.
+HARMFUL_STATEMENT = _rx(
+    r"\b(?:the )?(?:best|easiest|most (?:common|effective)|simplest|quickest|first) (?:way|method|step)s? "
+    r"(?:to|for|in) (?:kill\w*|murder\w*|steal\w*|get away with|caus\w* (?:a |an )?(?:large|massive|explosion)|"
+    r"mak\w* (?:a |an )?(?:bomb|explosive|weapon)|hack\w*|unlawfully|illegal\w*|creat\w* (?:an? )?(?:illegal|"
+    r"trojan|virus|malware)|poison\w*)"
+)
+
+# Instruction-giving phrasing; with crime vocabulary in the same sentence it marks harmful how-to text.
+INSTRUCTION_CUE = _rx(
+    r"\b(one way|another way|the (?:first|next|final) step|there are (?:a few|several|many|a number of|"
+    r"different) (?:ways|methods)|you (?:can|could|should|need to)|in order to|step \d)\b"
+)
+
+# Jailbreak families (input stage).
+JAILBREAK_RULES: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "instruction-override",
+        _rx(
+            r"\b(?:ignore|disregard|forget|bypass|override)s?\b (?:all |any |of |your |the |its |their |previous |"
+            r"prior |above |earlier )*(?:instructions|rules|guidelines|ethic\w*|moral\w*|legal\w*|restrictions|"
+            r"filters?|polic(?:y|ies)|safety)"
+        ),
+    ),
+    (
+        "no-restrictions",
+        _rx(
+            r"\b(?:no|without|free (?:of|from)|not bound by|(?:doesn't|does not|don't|do not) (?:have|follow|care about))"
+            r" (?:any )?(?:ethical|moral|legal|content)? ?(?:guidelines|restrictions|limits|limitations|filters?|"
+            r"censorship|rules|concerns|boundaries|principles)"
+        ),
+    ),
+    ("careless-persona", _rx(r"\b(?:doesn't|does not|don't|do not) give a f|\bunfiltered\b|\buncensored\b")),
+    (
+        "named-jailbreak",
+        _rx(r"\b(?:DAN|do anything now|developer mode|jailbr(?:ea|o)k(?:en)?|evil (?:mode|AI|bot))\b"),
+    ),
+    (
+        "program-output-simulation",
+        _rx(
+            r"(?:```|\bdef \w+\()[\s\S]{0,600}\b(?:ChatGPT|GPT-?\d?|LLM|language_?model|model)\s*\([\s\S]{0,800}"
+            r"\b(?:output|print)"
+        ),
+    ),
+]
+# Role-play / simulation cues: a jailbreak only together with a harmful payload or a close prototype.
+ROLEPLAY = _rx(
+    r"\b(?:from now on|pretend|imagine|role-?play|simulate|act as|you are now|you're now|stay in character|"
+    r"hypothetical(?:ly)?|fictional)\b"
+)
+
+# Tool-description risk cues (execution stage): harm vocabulary for what a tool does.
+RISK_TERMS = _rx(
+    r"\b(malware|virus(?:es)?|ransomware|spyware|disinformation|misinformation|misleading|propaganda|"
+    r"without (?:the user's |their |explicit |prior )*consent|invasion of privacy|identity theft|harass\w*|bully\w*|"
+    r"racist|sexist|ageist|hate speech|hateful|discriminat\w*|offensive|aggressive remarks|explicit sexual|"
+    r"adult content|illegal\w*|legal risks?|unqualified|lacks? (?:the )?necessary qualifications|"
+    r"speculative|high-risk|deceiv\w*|deceptive|manipulat\w*|lobbying|fraud\w*|harmful|dangerous)\b"
+)
+# A contrast after the normal purpose ("..., but it always ...") marks a cue rather than a disclaimer.
+CONTRAST = _rx(
+    r"\b(but|however|although|though|while|yet|in addition|also|can also be misused|it is important to note)\b"
+)

@@ -23,7 +23,7 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def _team(leader, member, chunk_tokens, max_rounds, communication, checkpoint):
+def _team(leader, member, chunk_tokens, max_rounds, communication, checkpoint, chunk_align="token"):
     from phalanx.agents.longagent import LongAgentTeam
     from phalanx.models import ModelError
 
@@ -32,6 +32,7 @@ def _team(leader, member, chunk_tokens, max_rounds, communication, checkpoint):
             leader,
             member,
             chunk_tokens=chunk_tokens,
+            chunk_align=chunk_align,
             max_rounds=max_rounds,
             communication=communication,
             checkpointer=checkpoint,
@@ -47,6 +48,9 @@ def ask(
     leader: str = typer.Option("scripted:longagent-reader", "--leader", help=_LEADER_HELP),
     member: str = typer.Option("scripted:longagent-reader", "--member", help=_MEMBER_HELP),
     chunk_tokens: int | None = typer.Option(None, help="Tokens per member chunk (default: fits the member)."),
+    chunk_align: str = typer.Option(
+        "token", help="'token' (hard cut) or 'sentence' (cut at a sentence start)."
+    ),
     max_rounds: int = typer.Option(3, help="Rounds before the leader must answer."),
     communication: bool = typer.Option(True, help="Settle conflicting member answers with mergers."),
     checkpoint: str = typer.Option("memory", help="'memory' or 'sqlite:PATH' (resumable across runs)."),
@@ -72,7 +76,7 @@ def ask(
         if not doc.is_file():
             _fail(f"--doc {doc} is not a file")
         text = doc.read_text(errors="replace")
-    team = _team(leader, member, chunk_tokens, max_rounds, communication, checkpoint)
+    team = _team(leader, member, chunk_tokens, max_rounds, communication, checkpoint, chunk_align)
     console = Console(stderr=True)
 
     async def go():
@@ -122,6 +126,9 @@ def niah(
         None, help="Haystack text file or folder of .txt (default: built-in)."
     ),
     chunk_tokens: int | None = typer.Option(None, help="Tokens per member chunk (default: fits the member)."),
+    chunk_align: str = typer.Option(
+        "token", help="'token' (hard cut) or 'sentence' (cut at a sentence start)."
+    ),
     max_rounds: int = typer.Option(3, help="Rounds before the leader must answer."),
     communication: bool = typer.Option(True, help="Settle conflicting member answers with mergers."),
     seed: int = typer.Option(0, help="Seeds needles and the built-in corpus."),
@@ -143,7 +150,7 @@ def niah(
         _fail(str(exc))
     if not length_list or not depth_list or any(not 0 <= d <= 100 for d in depth_list):
         _fail("--lengths needs at least one length and --depths values in [0, 100]")
-    team = _team(leader or model, model, chunk_tokens, max_rounds, communication, "memory")
+    team = _team(leader or model, model, chunk_tokens, max_rounds, communication, "memory", chunk_align)
     total = len(length_list) * len(depth_list)
     with Progress(
         TextColumn("niah"),

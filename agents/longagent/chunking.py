@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 DEFAULT_CHUNK_TOKENS = 1500
 """Chunk size of the official GPT-3.5 run (methods.md Part A, LongAgent 1); used when
@@ -103,32 +103,55 @@ def default_chunk_tokens(model: Any) -> int:
     return ctx - INSTRUCTION_ROOM_TOKENS
 
 
-def chunk_document(document: str, chunk_tokens: int, tokenizer: TokenOffsets | None = None) -> list[Chunk]:
+def chunk_document(
+    document: str,
+    chunk_tokens: int,
+    tokenizer: TokenOffsets | None = None,
+    *,
+    align: Literal["token", "sentence"] = "token",
+) -> list[Chunk]:
     """Split `document` into consecutive non-overlapping chunks of `chunk_tokens` tokens.
 
-    Every chunk but the last holds exactly `chunk_tokens` tokens of the document;
-    the whitespace between two tokens belongs to the earlier chunk, so
+    With `align="token"` (the official hard cut) every chunk but the last holds exactly
+    `chunk_tokens` tokens. With `align="sentence"` a cut moves back, by at most a quarter
+    of a chunk, to the start of a sentence, so a fact is less often split between two
+    members; chunks then hold at most `chunk_tokens` tokens. Either way the whitespace
+    between two tokens belongs to the earlier chunk and
     `"".join(c.text for c in chunks) == document`.
 
     Args:
         document: the full text.
         chunk_tokens: tokens per chunk (>= 1).
         tokenizer: the members' tokenizer; `RegexTokenizer()` when None.
+        align: `token` or `sentence` (see above).
 
     Raises:
-        ValueError: `chunk_tokens` < 1 or the document is empty.
+        ValueError: `chunk_tokens` < 1, an unknown `align`, or an empty document.
     """
     if chunk_tokens < 1:
         raise ValueError(f"chunk_tokens must be >= 1, got {chunk_tokens}")
+    if align not in ("token", "sentence"):
+        raise ValueError(f"align must be 'token' or 'sentence', got {align!r}")
     if not document.strip():
         raise ValueError("the document is empty; pass the text to read (e.g. --doc FILE)")
     spans: Sequence[tuple[int, int]] = (tokenizer or RegexTokenizer()).offsets(document)
     if not spans:
         return [Chunk(0, document, 0, len(document), 0)]
-    starts = [0] + [spans[i][0] for i in range(chunk_tokens, len(spans), chunk_tokens)]
-    ends = starts[1:] + [len(document)]
-    chunks = []
-    for idx, (a, b) in enumerate(zip(starts, ends, strict=True)):
-        n = min(chunk_tokens, len(spans) - idx * chunk_tokens)
-        chunks.append(Chunk(idx, document[a:b], a, b, n))
-    return chunks
+    cuts = [0]  # token index where each chunk starts
+    while cuts[-1] + chunk_tokens < len(spans):
+        end = cuts[-1] + chunk_tokens
+        if align == "sentence":
+            floor = max(cuts[-1] + 1, end - max(chunk_tokens // 4, 1))
+            end = next((j for j in range(end, floor - 1, -1) if _starts_sentence(document, spans[j][0])), end)
+        cuts.append(end)
+    bounds = cuts + [len(spans)]
+    chars = [0] + [spans[i][0] for i in cuts[1:]] + [len(document)]
+    return [
+        Chunk(k, document[chars[k] : chars[k + 1]], chars[k], chars[k + 1], bounds[k + 1] - bounds[k])
+        for k in range(len(cuts))
+    ]
+
+
+def _starts_sentence(text: str, char: int) -> bool:
+    before = text[max(char - 64, 0) : char].rstrip()  # a window: never copy the whole prefix
+    return char == 0 or (bool(before) and before[-1] in ".!?\n") or "\n" in text[max(char - 64, 0) : char]

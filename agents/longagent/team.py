@@ -123,13 +123,16 @@ class LongAgentTeam:
         member: model spec or `ChatModel` shared by every member and merger.
         chunk_tokens: tokens per member chunk; default fits the member's context
             minus room for instructions (`chunking.default_chunk_tokens`).
+        chunk_align: `token` cuts every `chunk_tokens` tokens (official); `sentence` moves
+            each cut back to a sentence start (at most a quarter chunk) so facts are not split.
         max_rounds: rounds before the leader must answer (official: 3).
         communication: settle conflicting member answers with mergers; when False
             every non-"not found" response goes to the leader as is.
         max_reasks: re-asks on a malformed JSON reply, per call.
         max_merges: merger calls per round (bound on the conflict loop).
         member_concurrency: members answered at once (None = all; 1 = one by one).
-        checkpointer: `"memory"` or `"sqlite:PATH"` (resumable across processes).
+        checkpointer: `"memory"`, `"sqlite:PATH"` (resumable across processes) or `"sqlite"`
+            (the runtime's default path); a bad spec raises `CheckpointerSpecError`.
         leader_config / member_config: decoding settings (default greedy, 512 / 256 tokens).
         seed: seeds the choice of the member each merger reads from a cluster.
         prompt_version: version of the shipped prompt templates.
@@ -141,6 +144,7 @@ class LongAgentTeam:
         member: str | ChatModel,
         *,
         chunk_tokens: int | None = None,
+        chunk_align: Literal["token", "sentence"] = "token",
         max_rounds: int = 3,
         communication: bool = True,
         max_reasks: int = 2,
@@ -154,13 +158,14 @@ class LongAgentTeam:
     ) -> None:
         if max_rounds < 1:
             raise ValueError(f"max_rounds must be >= 1, got {max_rounds}")
+        if chunk_align not in ("token", "sentence"):
+            raise ValueError(f"chunk_align must be 'token' or 'sentence', got {chunk_align!r}")
         if chunk_tokens is not None and chunk_tokens < 1:
             raise ValueError(f"chunk_tokens must be >= 1, got {chunk_tokens}")
-        if not (checkpointer == "memory" or checkpointer.startswith("sqlite:")):
-            raise ValueError(f"checkpointer must be 'memory' or 'sqlite:PATH', got {checkpointer!r}")
         self.leader = load_model(leader)
         self.member = self.leader if member == leader else load_model(member)
         self.chunk_tokens = chunk_tokens or default_chunk_tokens(self.member)
+        self.chunk_align = chunk_align
         self.max_rounds = max_rounds
         self.communication = communication
         self.max_reasks = max_reasks
@@ -362,7 +367,12 @@ class LongAgentTeam:
     # ------------------------------------------------------------------- run
     def chunk(self, document: str) -> list[str]:
         """The chunks the members would read (one member per chunk)."""
-        return [c.text for c in chunk_document(document, self.chunk_tokens, tokenizer_for(self.member))]
+        return [
+            c.text
+            for c in chunk_document(
+                document, self.chunk_tokens, tokenizer_for(self.member), align=self.chunk_align
+            )
+        ]
 
     async def astream(
         self, document: str | None, question: str | None, *, thread_id: str | None = None

@@ -61,3 +61,26 @@ def test_default_size_leaves_room_for_instructions():
 def test_bad_input(doc, size, msg):
     with pytest.raises(ValueError, match=msg):
         chunk_document(doc, size)
+
+
+sentences_st = st.lists(
+    st.lists(st.sampled_from(["alpha", "beta", "gamma", "delta", "7"]), min_size=1, max_size=9).map(
+        lambda ws: " ".join(ws) + "."
+    ),
+    min_size=1,
+    max_size=60,
+).map(" ".join)
+
+
+@settings(max_examples=100, deadline=None)
+@given(doc=sentences_st, size=st.integers(12, 60))
+def test_sentence_aligned_chunks(doc, size):
+    tok = RegexTokenizer()
+    chunks = chunk_document(doc, size, tok, align="sentence")
+    assert "".join(c.text for c in chunks) == doc
+    assert all(0 < c.n_tokens <= size for c in chunks)
+    assert sum(c.n_tokens for c in chunks) == tok.count(doc)
+    # Sentences are at most 10 tokens, so a sentence start is always within a quarter chunk
+    # once chunks are >= 40 tokens: every chunk but the last then ends a sentence.
+    if size >= 40:
+        assert all(c.text.rstrip().endswith(".") for c in chunks[:-1])

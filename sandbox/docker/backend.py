@@ -42,7 +42,9 @@ class DockerSandbox:
         pool_size: containers kept warm (executions run concurrently up to this many).
         max_uses: executions per container before it is replaced (any limit hit replaces it at once).
         memory_mb: cgroup memory limit per container (per-execution limits come with each request).
-        cpus: CPU share per container.
+        cpus: CPU cap per container (CFS quota).
+        cpu_shares: CPU weight per container under contention (docker's default is 1024; higher keeps
+            latency low on a busy host while `cpus` still caps each container).
         pids_limit: cgroup process limit per container.
         work_size_mb: size of the tmpfs work dir.
         tmp_size_mb: size of /tmp and /dev/shm.
@@ -74,6 +76,7 @@ class DockerSandbox:
         max_uses: int = 200,
         memory_mb: int = 1024,
         cpus: float = 1.0,
+        cpu_shares: int = 4096,
         pids_limit: int = 256,
         work_size_mb: int = 64,
         tmp_size_mb: int = 16,
@@ -89,6 +92,7 @@ class DockerSandbox:
         _check_range("max_uses", max_uses, 1, 1_000_000)
         _check_range("memory_mb", memory_mb, 64, 1 << 20)
         _check_range("cpus", cpus, 0.01, 1024)
+        _check_range("cpu_shares", cpu_shares, 2, 262_144)
         _check_range("pids_limit", pids_limit, 8, 1 << 20)
         _check_range("work_size_mb", work_size_mb, 1, 1 << 20)
         _check_range("tmp_size_mb", tmp_size_mb, 1, 1 << 20)
@@ -110,6 +114,7 @@ class DockerSandbox:
             image_name=image,
             memory_mb=memory_mb,
             cpus=cpus,
+            cpu_shares=cpu_shares,
             pids_limit=pids_limit,
             work_size_mb=work_size_mb,
             tmp_size_mb=tmp_size_mb,

@@ -46,6 +46,12 @@ class ContainerConfig:
     memory_mb: int = 1024
     """cgroup memory limit of the whole container (tmpfs pages count against it too)."""
     cpus: float = 1.0
+    cpu_shares: int = 4096
+    """Relative CPU weight of the container's cgroup under contention (docker's default: 1024).
+
+    With cgroup CPU scheduling a container's processes share ONE weight against every other task
+    on the host, so on a busy host a 1024-weight sandbox waits behind each of them; a request's few
+    milliseconds of work then take tens of ms. `cpus` still caps what a program can take."""
     pids_limit: int = 256
     work_size_mb: int = 64
     tmp_size_mb: int = 16
@@ -133,6 +139,7 @@ class SandboxContainer:
             mem_limit=f"{cfg.memory_mb}m",
             memswap_limit=f"{cfg.memory_mb}m",
             nano_cpus=int(cfg.cpus * 1e9),
+            cpu_shares=cfg.cpu_shares,
             pids_limit=cfg.pids_limit,
             ipc_mode="private",
             labels=labels,

@@ -31,7 +31,7 @@ async def test_back_pressure_when_all_busy(list_containers):
             await run_python(sb, "print(2)", limits=LIM)
         with pytest.raises(SandboxUnavailable, match="no sandbox became free within 0.5s"):
             await waiting
-        assert time.monotonic() - start < 2
+        assert time.monotonic() - start < 10
         assert (await slow).ok
         assert (await run_python(sb, "print(3)", limits=LIM)).stdout == "3\n"
     finally:

@@ -90,6 +90,7 @@ def ask(
                     status.update(f"round {ev['round']}: merger {ev['merger']} -> {ev['decision']}")
                 elif ev["kind"] == "result":
                     result = ev["result"]
+        await team.aclose()
         return result
 
     try:
@@ -108,6 +109,13 @@ def ask(
             f"status: {result.status} after {result.rounds} round(s), {result.num_members} members, "
             f"thread {result.thread_id}"
         )
+        if result.status == "no_answer":
+            bad = [e for e in result.events if e["kind"] == "leader_message" and e.get("error")]
+            why = bad[-1]["error"] if bad else "no valid reply"
+            typer.echo(
+                f"the leader gave no valid answer ({why}); pass --report FILE to see every raw reply",
+                err=True,
+            )
 
 
 @longagent_app.command("niah")

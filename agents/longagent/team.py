@@ -433,6 +433,12 @@ class LongAgentTeam:
         assert result is not None
         return result
 
+    async def aclose(self) -> None:
+        """Close the leader and member models (stops a batching backend's worker)."""
+        await self.leader.aclose()
+        if self.member is not self.leader:
+            await self.member.aclose()
+
     def run(self, document: str, question: str, *, thread_id: str | None = None) -> TeamResult:
         """Answer `question` about `document` (blocking; use `arun` inside an event loop)."""
         _no_running_loop("run")

@@ -16,6 +16,7 @@ from phalanx.sandbox.docker.image import resolve_image
 from phalanx.sandbox.docker.pool import WarmPool
 from phalanx.sandbox.errors import SandboxConfigError
 from phalanx.sandbox.gc import reap_orphans
+from phalanx.sandbox.server.protocol import RunnerRefused
 from phalanx.sandbox.types import ExecRequest, ExecResult
 
 DEFAULT_PRELOAD: tuple[str, ...] = (
@@ -141,15 +142,21 @@ class DockerSandbox:
 
     async def execute(self, request: ExecRequest) -> ExecResult:
         """Run `request` in a fresh process of a warm container (see `Sandbox.execute`)."""
-        container = await self.pool.acquire()
-        recycle = True
-        try:
-            result = await container.aexecute(request)
-            # A limit hit may leave the kernel or tmpfs in an odd state: start the next run afresh.
-            recycle = result.limit_hit or container.dead
-            return result
-        finally:
-            self.pool.release(container, recycle=recycle)
+        for attempt in range(3):
+            container = await self.pool.acquire()
+            recycle = True
+            try:
+                result = await container.aexecute(request)
+                # A limit hit may leave the kernel or tmpfs in an odd state: start the next run afresh.
+                recycle = result.limit_hit or container.dead
+                return result
+            except RunnerRefused:
+                # Nothing ran: that container is replaced and the request goes to another one.
+                if attempt == 2:
+                    raise
+            finally:
+                self.pool.release(container, recycle=recycle)
+        raise AssertionError("unreachable")
 
     async def warm_up(self) -> None:
         """Create the pool's containers now rather than on first use (and wait until one is ready)."""

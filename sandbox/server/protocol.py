@@ -153,12 +153,18 @@ def encode_request(request: ExecRequest, *, nproc: int | None) -> dict[str, Any]
     }
 
 
+class RunnerRefused(SandboxUnavailable):
+    """The runner declined a request without running it (its sandbox is not clean); safe to retry elsewhere."""
+
+
 def decode_result(reply: dict[str, Any]) -> ExecResult:
     """Turn the runner's reply into an `ExecResult`.
 
     Raises:
         SandboxUnavailable: the runner rejected the request (a bug or an incompatible image).
     """
+    if "error" in reply and reply.get("retry"):
+        raise RunnerRefused(f"sandbox runner declined the request: {reply['error']}")
     if "error" in reply:
         raise SandboxUnavailable(f"sandbox server rejected the request: {reply['error']}")
     fields = set(ExecResult.model_fields)

@@ -157,10 +157,18 @@ def _reap():
             return
 
 
-def kill_leftovers():
-    """SIGKILL every process the last program left behind; True when none survives."""
+def kill_leftovers(skip=()):
+    """SIGKILL every process the last program left behind; True when none survives.
+
+    Pids in `skip` are killed too but not waited for (their reaping is deferred).
+    """
     for _ in range(200):
-        pids = _others()
+        pids = [p for p in _others() if p not in skip]
+        for pid in skip:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
         if not pids:
             return True
         for pid in pids:
@@ -170,7 +178,7 @@ def kill_leftovers():
                 pass
         _reap()
         time.sleep(0.001)
-    return not _others()
+    return not [p for p in _others() if p not in skip]
 
 
 # ----------------------------------------------------------------------------- files
@@ -333,10 +341,18 @@ def _run_code(code, compiled, work, coverage, cov_fd):
             stream.flush()
         except BaseException:
             rc = rc or 120
+    # Report through the status pipe, then close every pipe: the runner can answer as soon as it
+    # sees them closed, while the kernel is still tearing this process down.
+    report = {"rc": rc, "cpu": sum(os.times()[:2])}
     if coverage:
+        report["coverage"] = {k: sorted(v) for k, v in lines.items()}
+    try:
+        write_all(cov_fd, json.dumps(report).encode())
+    except (OSError, ValueError):
+        pass
+    for fd in (0, 1, 2, cov_fd):
         try:
-            payload = json.dumps({k: sorted(v) for k, v in lines.items()}).encode()
-            write_all(cov_fd, payload)
+            os.close(fd)
         except OSError:
             pass
     os._exit(rc)
@@ -569,6 +585,7 @@ def execute(req, seq):
         pass
     open_fds = set(bufs)
     status = None
+    report = None
     rusage = None
     timed_out = False
     output_cap_hit = False
@@ -581,6 +598,11 @@ def execute(req, seq):
         if status is not None and (not open_fds or now - exited_at > 0.05):
             # The program is gone; anything still holding its pipes is a leftover process.
             break
+        if status is None and not open_fds:
+            report = _parse_report(bufs[cov_r])
+            if report is not None:
+                # The program reported its exit code and closed its pipes: it is only exiting now.
+                break
         if status is not None:
             wait_ms = 10
         else:
@@ -618,7 +640,13 @@ def execute(req, seq):
             if wpid == pid:
                 status, rusage, exited_at = wstatus, ru, time.monotonic()
     wall = time.monotonic() - start
-    clean = kill_leftovers()
+    if status is None and report is not None:
+        _kill_group(pid)
+        PENDING.append(pid)  # reaped (and checked gone) after the reply is sent
+        clean = kill_leftovers(skip=(pid,))
+    else:
+        report = _parse_report(bufs[cov_r])
+        clean = kill_leftovers()
     if pidfd is not None:
         os.close(pidfd)
     for fd in list(bufs):
@@ -655,12 +683,17 @@ def execute(req, seq):
             sig = os.WTERMSIG(status)
         else:
             exit_code = os.WEXITSTATUS(status)
+    elif report is not None:
+        exit_code = int(report.get("rc", 1)) & 0xFF
     stderr_text = bufs[err_r].decode("utf-8", "replace")
     tail = stderr_text[-2000:]
     hits = {kind for kind, marker in LIMIT_MARKERS if marker in tail and exit_code != 0}
     if sig == signal.SIGXCPU:
         timed_out = True
-    cpu = (rusage.ru_utime + rusage.ru_stime) if rusage is not None else 0.0
+    if rusage is not None:
+        cpu = rusage.ru_utime + rusage.ru_stime
+    else:
+        cpu = float(report.get("cpu", 0.0)) if report is not None else 0.0
     if sig == signal.SIGKILL and not timed_out and not output_cap_hit:
         # A SIGKILL we did not send: the CPU hard limit, the cgroup OOM killer, or the program itself.
         if cpu >= float(lim["cpu_s"]) - 0.05:
@@ -672,10 +705,7 @@ def execute(req, seq):
         hits.add("file_size")
     coverage = None
     if req.get("coverage") and not req.get("argv"):
-        try:
-            coverage = json.loads(bufs[cov_r].decode() or "{}")
-        except ValueError:
-            coverage = {}
+        coverage = (report or {}).get("coverage") or {}
     return {
         "stdout": bufs[out_r].decode("utf-8", "replace"),
         "stderr": stderr_text,
@@ -695,6 +725,32 @@ def execute(req, seq):
         "coverage": coverage,
         "healthy": clean,
     }
+
+
+def _parse_report(raw):
+    """The program's exit report from the status pipe, or None when it wrote none (crash, exec, kill)."""
+    try:
+        report = json.loads(bytes(raw).decode("utf-8"))
+    except ValueError:
+        return None
+    return report if isinstance(report, dict) and isinstance(report.get("rc"), int) else None
+
+
+PENDING = []
+"""Programs that reported and were killed but not yet reaped (done after the reply is sent)."""
+UNCLEAN = []
+
+
+def finish_pending():
+    """Reap reported programs and check nothing survived; a survivor marks the sandbox unclean."""
+    while PENDING:
+        pid = PENDING.pop()
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+    if not kill_leftovers():
+        UNCLEAN.append(True)
 
 
 def oom_kills():
@@ -806,7 +862,15 @@ def main():
                     "healthy": kill_leftovers() and is_empty(WORK_ROOT),
                 }
             elif op == "exec":
-                reply = execute(req, seq)
+                if UNCLEAN and not kill_leftovers():
+                    reply = {
+                        "error": "a previous program's process survived SIGKILL",
+                        "retry": True,
+                        "healthy": False,
+                    }
+                else:
+                    del UNCLEAN[:]
+                    reply = execute(req, seq)
             else:
                 reply = {"error": f"unknown op {op!r}"}
         except Exception as exc:  # a bad request, never the program: report, keep serving
@@ -818,7 +882,8 @@ def main():
             if exc.errno == errno.EPIPE:
                 return 0
             raise
-        if reply.get("healthy", True):
+        finish_pending()
+        if reply.get("healthy", True) and not UNCLEAN:
             # Fork the next execution's process now, while the host reads this reply.
             try:
                 prepare_zygote(seq)

@@ -2,7 +2,7 @@
 
 Evolves 200 embedded arithmetic instances x 3 modes (paraphrase, noise, polarity) through the
 full checkpointed graph with a tiny random Llama (`phalanx.models.tiny`) as generator and
-verifier, once with `concurrency=1` (one model call at a time) and once with `concurrency=64`
+verifier, once with `concurrency=1` (one model call at a time) and once with `concurrency=128`
 (concurrent agent calls batched into one `generate` by the `hf:` backend). The random model
 writes garbage, so each (instance, mode) ends after its generator call with a
 `Generator error` (pre-filter off, no re-asks); both arms do exactly the same calls.

@@ -163,20 +163,20 @@ def eval_(
     if as_json:
         typer.echo(json.dumps({**result.model_dump(), "report": str(report)}))
         return
-    table = Table(title="accuracy (change from original, points)")
-    table.add_column("model")
-    for mode in result.modes:
-        table.add_column(mode)
+    table = Table(title="accuracy per mode (change from original, points)")
+    table.add_column("mode")
     for model in result.models:
+        table.add_column(model)
+    for mode in result.modes:
         cells = []
-        for mode in result.modes:
+        for model in result.models:
             s = result.score(model, mode)
             if s is None:
                 cells.append("-")
             else:
                 d = "" if s.delta is None else f" ({s.delta * 100:+.0f})"
-                cells.append(f"{s.accuracy * 100:.0f}%{d}")
-        table.add_row(model, *cells)
+                cells.append(f"{s.accuracy * 100:.0f}%{d} n={s.n}")
+        table.add_row(mode, *cells)
     Console().print(table)
     typer.echo(f"report: {report}")
 

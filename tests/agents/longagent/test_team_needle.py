@@ -137,3 +137,22 @@ async def test_astream_yields_events_live_then_the_result(kit):
     # What was streamed is what the checkpointed state recorded, in the same order.
     assert [e["kind"] for e in result.events] == kinds[:-1]
     assert result.answer == "4711"
+
+
+async def test_inconclusive_merger_keeps_the_minority_for_the_leader(kit):
+    """A merger that cannot decide drops nothing: the leader sees both answers, flagged as a conflict."""
+
+    def confused(messages, tools=None):
+        doc = kit.document_of(messages)
+        if "4711" in doc and kit.DECOY in doc:  # the merger, reading both chunks
+            return json.dumps({"type": "response", "content": "The document does not contain the answer."})
+        return kit.needle_member(messages)
+
+    leader = ScriptedModel(kit.majority_leader)
+    doc = kit.needle_document(n_chunks=8, needle_at=6, decoys=(1, 2, 3))
+    result = await LongAgentTeam(leader, ScriptedModel(confused), chunk_tokens=50).arun(doc, QUESTION)
+    prompt = leader.calls[1][-1].content
+    assert "- 1234" in prompt and "- 4711" in prompt and "still conflict" in prompt
+    merger = next(e for e in result.events if e["kind"] == "merger")
+    assert merger["decision"] == "inconclusive"
+    assert next(e for e in result.events if e["kind"] == "aggregate")["unresolved"] is True

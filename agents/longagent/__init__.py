@@ -24,7 +24,8 @@ from phalanx.agents.longagent.communication import (
     same_answer,
 )
 from phalanx.agents.longagent.protocol import LeaderReply, MemberReply, ask_json, parse_reply
-from phalanx.agents.longagent.team import LongAgentRunError, LongAgentTeam, TeamResult
+from phalanx.agents.longagent.team import LongAgentTeam
+from phalanx.agents.longagent.types import LongAgentRunError, TeamResult, TeamState
 
 __all__ = [
     "Chunk",
@@ -37,6 +38,7 @@ __all__ = [
     "RegexTokenizer",
     "Resolution",
     "TeamResult",
+    "TeamState",
     "ask_json",
     "chunk_document",
     "cluster_responses",

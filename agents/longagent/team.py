@@ -14,18 +14,16 @@ keeps its full history) and also emitted live as `custom` run events.
 from __future__ import annotations
 
 import asyncio
-import operator
 import random
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-import networkx as nx
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from phalanx.agents import END, START, GraphBuilder, GraphError, Send, ThreadNotFound, emit, merge_dicts
+from phalanx.agents import END, START, GraphBuilder, GraphError, Send, ThreadNotFound, emit
 from phalanx.agents.longagent.chunking import chunk_document, default_chunk_tokens, tokenizer_for
-from phalanx.agents.longagent.communication import conflict_graph, is_not_found, resolve_conflicts
+from phalanx.agents.longagent.communication import is_not_found, resolve_conflicts
 from phalanx.agents.longagent.protocol import (
     DOCUMENT_PLACEHOLDER,
     PROMPT_VERSION,
@@ -36,72 +34,8 @@ from phalanx.agents.longagent.protocol import (
     ask_json,
     render,
 )
+from phalanx.agents.longagent.types import LongAgentRunError, TeamResult, TeamState
 from phalanx.models import ChatModel, GenerationConfig, Message, load_model
-
-
-class LongAgentRunError(RuntimeError):
-    """A team run stopped on an error; its checkpoint is kept and `resume(thread_id)` continues it."""
-
-    def __init__(self, message: str, thread_id: str) -> None:
-        super().__init__(message)
-        self.thread_id = thread_id
-
-
-class TeamState(BaseModel):
-    """The team graph's checkpointed state."""
-
-    question: str = ""
-    chunks: list[str] = []
-    """One chunk per member (the document never reaches the leader)."""
-    round: int = 0
-    """Round the members are in (0 before the first instruction)."""
-    instruction: str = ""
-    leader_messages: list[dict[str, Any]] = []
-    """The leader's conversation so far."""
-    member_history: Annotated[dict[str, list[dict[str, Any]]], merge_dicts] = {}
-    """Per member: its earlier turns (instruction, last round's answers, its reply)."""
-    responses: Annotated[list[dict[str, Any]], operator.add] = []
-    aggregated: list[str] = []
-    """Last round's surviving answers: what the leader and, next round, the members see."""
-    answer: str | None = None
-    status: str | None = None
-    events: Annotated[list[dict[str, Any]], operator.add] = []
-    task: dict[str, Any] | None = None
-    """A member branch's own work item (set only in the `Send` payload of a member)."""
-
-
-class TeamResult(BaseModel):
-    """What a team run returns."""
-
-    question: str
-    answer: str | None
-    """The leader's final answer (None when it never gave a valid one)."""
-    status: Literal["answered", "forced_answer", "no_answer"]
-    """`answered`: the leader chose to answer; `forced_answer`: answered after the last
-    round; `no_answer`: the leader's replies stayed invalid after the bounded re-asks."""
-    rounds: int
-    num_members: int
-    thread_id: str
-    events: list[dict[str, Any]] = Field(default_factory=list)
-    """Every message, cluster and merger decision, in order."""
-
-    def conflict_graph(self) -> nx.DiGraph:
-        """Members, clusters and merger decisions of the run as a networkx graph."""
-        return conflict_graph(self.events)
-
-    def report(self) -> dict[str, Any]:
-        """A JSON-ready summary: answer, status, per-round clusters and the conflict graph."""
-        return {
-            "question": self.question,
-            "answer": self.answer,
-            "status": self.status,
-            "rounds": self.rounds,
-            "num_members": self.num_members,
-            "thread_id": self.thread_id,
-            "clusters": [e for e in self.events if e["kind"] == "cluster"],
-            "mergers": [e for e in self.events if e["kind"] == "merger"],
-            "conflict_graph": nx.node_link_data(self.conflict_graph(), edges="edges"),
-        }
 
 
 def _ev(kind: str, round_: int, **data: Any) -> dict[str, Any]:

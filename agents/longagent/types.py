@@ -1,0 +1,77 @@
+"""Value types of a LongAgent team run: its checkpointed state, its result, its error."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal
+
+import networkx as nx
+from pydantic import BaseModel, Field
+
+from phalanx.agents import merge_dicts
+from phalanx.agents.longagent.communication import conflict_graph
+
+
+class LongAgentRunError(RuntimeError):
+    """A team run stopped on an error; its checkpoint is kept and `resume(thread_id)` continues it."""
+
+    def __init__(self, message: str, thread_id: str) -> None:
+        super().__init__(message)
+        self.thread_id = thread_id
+
+
+class TeamState(BaseModel):
+    """The team graph's checkpointed state."""
+
+    question: str = ""
+    chunks: list[str] = []
+    """One chunk per member (the document never reaches the leader)."""
+    round: int = 0
+    """Round the members are in (0 before the first instruction)."""
+    instruction: str = ""
+    leader_messages: list[dict[str, Any]] = []
+    """The leader's conversation so far."""
+    member_history: Annotated[dict[str, list[dict[str, Any]]], merge_dicts] = {}
+    """Per member: its earlier turns (instruction, last round's answers, its reply)."""
+    responses: Annotated[list[dict[str, Any]], operator.add] = []
+    aggregated: list[str] = []
+    """Last round's surviving answers: what the leader and, next round, the members see."""
+    answer: str | None = None
+    status: str | None = None
+    events: Annotated[list[dict[str, Any]], operator.add] = []
+    task: dict[str, Any] | None = None
+    """A member branch's own work item (set only in the `Send` payload of a member)."""
+
+
+class TeamResult(BaseModel):
+    """What a team run returns."""
+
+    question: str
+    answer: str | None
+    """The leader's final answer (None when it never gave a valid one)."""
+    status: Literal["answered", "forced_answer", "no_answer"]
+    """`answered`: the leader chose to answer; `forced_answer`: answered after the last
+    round; `no_answer`: the leader's replies stayed invalid after the bounded re-asks."""
+    rounds: int
+    num_members: int
+    thread_id: str
+    events: list[dict[str, Any]] = Field(default_factory=list)
+    """Every message, cluster and merger decision, in order."""
+
+    def conflict_graph(self) -> nx.DiGraph:
+        """Members, clusters and merger decisions of the run as a networkx graph."""
+        return conflict_graph(self.events)
+
+    def report(self) -> dict[str, Any]:
+        """A JSON-ready summary: answer, status, per-round clusters and the conflict graph."""
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "status": self.status,
+            "rounds": self.rounds,
+            "num_members": self.num_members,
+            "thread_id": self.thread_id,
+            "clusters": [e for e in self.events if e["kind"] == "cluster"],
+            "mergers": [e for e in self.events if e["kind"] == "merger"],
+            "conflict_graph": nx.node_link_data(self.conflict_graph(), edges="edges"),
+        }

@@ -145,15 +145,9 @@ async def resolve_conflicts(
         merged = await merge(ma, mb)
         n = result.merges
         result.merges += 1
+        pair_info = {"merger": n, "clusters": [a.id, b.id], "members": [ma, mb], "answer": merged}
         if merged is None or is_not_found(merged):
-            note(
-                "merger",
-                merger=n,
-                clusters=[a.id, b.id],
-                members=[ma, mb],
-                answer=merged,
-                decision="inconclusive",
-            )
+            note("merger", **pair_info, decision="inconclusive")
             continue
         losers = [c for c in (a, b) if not same_answer(c.answer, merged)]
         new: Cluster | None = None
@@ -169,10 +163,7 @@ async def resolve_conflicts(
             result.dropped.append({"cluster": c.model_dump(), "reason": reason, "by_merger": n})
         note(
             "merger",
-            merger=n,
-            clusters=[a.id, b.id],
-            members=[ma, mb],
-            answer=merged,
+            **pair_info,
             decision="new_cluster" if new else "kept",
             dropped=[c.id for c in losers],
             new_cluster=new.id if new else None,

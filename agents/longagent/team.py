@@ -351,21 +351,11 @@ class LongAgentTeam:
 
     async def arun(self, document: str, question: str, *, thread_id: str | None = None) -> TeamResult:
         """Answer `question` about `document` with the team (async)."""
-        result = None
-        async for ev in self.astream(document, question, thread_id=thread_id):
-            if ev["kind"] == "result":
-                result = ev["result"]
-        assert result is not None
-        return result
+        return await _final(self.astream(document, question, thread_id=thread_id))
 
     async def aresume(self, thread_id: str) -> TeamResult:
         """Continue a stopped run from its last checkpoint (completed member answers are kept)."""
-        result = None
-        async for ev in self.astream(None, None, thread_id=thread_id):
-            if ev["kind"] == "result":
-                result = ev["result"]
-        assert result is not None
-        return result
+        return await _final(self.astream(None, None, thread_id=thread_id))
 
     async def aclose(self) -> None:
         """Close the leader and member models (stops a batching backend's worker)."""
@@ -382,6 +372,15 @@ class LongAgentTeam:
         """Blocking `aresume`."""
         _no_running_loop("resume")
         return asyncio.run(self.aresume(thread_id))
+
+
+async def _final(events: AsyncIterator[dict[str, Any]]) -> TeamResult:
+    result = None
+    async for ev in events:
+        if ev["kind"] == "result":
+            result = ev["result"]
+    assert result is not None  # astream always ends with the result (or raises)
+    return result
 
 
 def _no_running_loop(name: str) -> None:

@@ -103,8 +103,11 @@ def _json_candidates(text: str) -> list[str]:
         for i in range(start, len(text)):
             ch = text[i]
             if in_str:
-                esc = ch == "\\" and not esc
-                if ch == '"' and not esc:
+                if esc:
+                    esc = False
+                elif ch == "\\":
+                    esc = True
+                elif ch == '"':
                     in_str = False
                 continue
             if ch == '"':

@@ -63,3 +63,8 @@ def test_templates_are_versioned_package_data():
     assert "7 members" in text and '"type": "instruction"' in text
     with pytest.raises(ValueError, match="unknown LongAgent prompt version"):
         render("leader_system", version="v999", num_members=1)
+
+
+def test_escaped_quotes_and_braces_inside_strings():
+    text = 'Reply: {"type": "response", "content": "he said \\"}{\\" twice"} trailing'
+    assert parse_reply(text, MemberReply).content == 'he said "}{" twice'

@@ -277,6 +277,24 @@ def _prepare_stdio():
     )
 
 
+WARM_UP_REQUEST = '{"op":"exec","code":"print(1)","argv":null,"stdin":"","files":{},"limits":{"timeout_s":1}}'
+WARM_UP_SOURCE = "def _f(x):\n    return [str(i * 2) for i in range(x)]\nprint(_f(3))\n"
+
+
+def _warm_up():
+    """Parse and compile something small while no request waits.
+
+    After the fork, the first allocations touch shared pages and each touch copies one: about a
+    millisecond for the first compile. Done here, ahead of the request, the request's own JSON
+    parsing and compile reuse those pages (measured in the container: compile 1 ms -> 0.05 ms).
+    """
+    try:
+        json.loads(WARM_UP_REQUEST)
+        compile(WARM_UP_SOURCE, "<warm-up>", "exec", dont_inherit=True)
+    except Exception:
+        pass
+
+
 def _run_code(code, compiled, work, coverage, cov_fd):
 
     sys.argv = ["-c"]
@@ -404,6 +422,7 @@ def zygote_main(work, ctl_r, out_w, err_w, cov_w):
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _prepare_stdio()
+        _warm_up()
         chunks = []
         while True:
             chunk = os.read(CTL_FD, 1 << 16)

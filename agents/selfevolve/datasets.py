@@ -32,6 +32,8 @@ class DatasetError(ValueError):
 
 
 def _detect(record: dict[str, Any]) -> str:
+    if "context" in record:
+        return "phalanx"
     if "passage" in record:
         return "boolq"
     if isinstance(record.get("answer"), bool):

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from phalanx.agents.selfevolve.graph import ORIGINALS_FILE, read_evolved
 from phalanx.agents.selfevolve.prompts import PromptLibrary
-from phalanx.agents.selfevolve.scoring import answer_kind, score_reply
+from phalanx.agents.selfevolve.scoring import AnswerKind, answer_kind, score_reply
 from phalanx.agents.selfevolve.types import ALL_MODES, Instance
 from phalanx.models import ChatModel, GenerationConfig, Message, load_model
 
@@ -33,6 +33,8 @@ class EvalItem(BaseModel):
     prompt: str
     reference: str
     """The reference answer (`A`/`B` for a choice)."""
+    kind: AnswerKind
+    """How replies are scored against the reference."""
 
 
 class ModeScore(BaseModel):
@@ -86,6 +88,7 @@ def build_items(
             mode=ORIGINAL,
             prompt=prompts.render(o.task, "evaluate", context=o.context, question=o.question, options=None),
             reference=o.answer,
+            kind=answer_kind(o.answer),
         )
         for o in originals
     ]
@@ -104,6 +107,7 @@ def build_items(
                     r.task, "evaluate", context=r.context, question=r.question, options=options
                 ),
                 reference=reference,
+                kind="choice" if options else answer_kind(reference),
             )
         )
     return items
@@ -150,7 +154,11 @@ async def evaluate_models(
             )
             return score_reply(response.message.content or "", item.reference, kind)
 
-        verdicts = await asyncio.gather(*(ask(i) for i in items))
+        try:
+            verdicts = await asyncio.gather(*(ask(i) for i in items))
+        finally:
+            if model not in models:  # built here from a spec: release it
+                await model.aclose()
         base: float | None = None
         for mode in modes:
             hits = [v for i, v in zip(items, verdicts, strict=True) if i.mode == mode]

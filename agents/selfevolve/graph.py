@@ -204,7 +204,8 @@ async def evolve_dataset(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     gen = load_model(generator)
-    ver = load_model(verifier)
+    # the same spec for both roles shares one model (one set of weights, one micro-batcher)
+    ver = gen if verifier == generator else load_model(verifier)
     prompts = PromptLibrary(prompt_dir)
     pipeline = EvolvePipeline(gen, ver, prompts=prompts, settings=settings)
     unique = list({inst.id: inst for inst in reversed(instances)}.values())[::-1]
@@ -242,19 +243,12 @@ async def evolve_dataset(
 
         await asyncio.gather(*(worker() for _ in range(min(concurrency, max(queue.qsize(), 1)))))
 
-    if checkpoint:
-        import aiosqlite
-        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-        async with aiosqlite.connect(str(out / CHECKPOINT_FILE)) as conn:
-            # WAL with synchronous=NORMAL survives a killed process (what resume needs) without
-            # an fsync per checkpoint, which otherwise dominates the run time.
-            await conn.execute("PRAGMA journal_mode=WAL")
-            await conn.execute("PRAGMA synchronous=NORMAL")
-            saver = AsyncSqliteSaver(conn)
-            await run_all(builder.compile(checkpointer=saver, max_concurrency=len(modes)))
-    else:
-        await run_all(builder.compile(checkpointer="memory", max_concurrency=len(modes)))
+    try:
+        await _run_graphs(run_all, builder, out, modes, checkpoint)
+    finally:
+        owned = [m for m, spec in ((gen, generator), (ver, verifier)) if isinstance(spec, str)]
+        for model in {id(m): m for m in owned}.values():  # built here from a spec: release it
+            await model.aclose()
 
     counts: dict[str, dict[str, int]] = {}
     for (mode, status), n in sink.counts.items():
@@ -271,6 +265,24 @@ async def evolve_dataset(
         errors=errors,
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+async def _run_graphs(
+    run_all: Any, builder: GraphBuilder, out: Path, modes: Sequence[Mode], checkpoint: bool
+) -> None:
+    if checkpoint:
+        import aiosqlite
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+        async with aiosqlite.connect(str(out / CHECKPOINT_FILE)) as conn:
+            # WAL with synchronous=NORMAL survives a killed process (what resume needs) without
+            # an fsync per checkpoint, which otherwise dominates the run time.
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            saver = AsyncSqliteSaver(conn)
+            await run_all(builder.compile(checkpointer=saver, max_concurrency=len(modes)))
+    else:
+        await run_all(builder.compile(checkpointer="memory", max_concurrency=len(modes)))
 
 
 def _read_new(path: Path, n: int) -> list[EvolvedInstance]:

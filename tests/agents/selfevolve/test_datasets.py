@@ -23,6 +23,8 @@ def test_phalanx_layout_and_default_ids(tmp_path: Path) -> None:
     a, b = read_jsonl(p)
     assert (a.id, a.answer, a.context) == ("mine-1", "3", "c")
     assert (b.id, b.answer, b.context) == ("x", "yes", "")
+    (c,) = read_jsonl(_write(tmp_path / "b.jsonl", [{"context": "kept", "question": "q?", "answer": False}]))
+    assert (c.context, c.answer) == ("kept", "no")
 
 
 def test_gsm8k_mapping(tmp_path: Path) -> None:

@@ -98,12 +98,13 @@ def make_needles(kind: Literal["single", "multi"], rng: random.Random) -> tuple[
 
 
 def _haystack(corpus: str, n_tokens: int, tokenizer: TokenOffsets) -> str:
-    text = corpus
+    if n_tokens <= 0:
+        return ""
+    per_copy = max(len(tokenizer.offsets(corpus)), 1)
+    # A short corpus is repeated (tokenised once, not once per copy).
+    text = "\n\n".join([corpus] * (n_tokens // per_copy + 1))
     spans = tokenizer.offsets(text)
-    while len(spans) < n_tokens:
-        text = text + "\n\n" + corpus
-        spans = tokenizer.offsets(text)
-    return text[: spans[n_tokens - 1][1]] if n_tokens > 0 else ""
+    return text[: spans[min(n_tokens, len(spans)) - 1][1]]
 
 
 def _insert_at(text: str, token_index: int, sentence: str, tokenizer: TokenOffsets) -> str:
@@ -114,8 +115,9 @@ def _insert_at(text: str, token_index: int, sentence: str, tokenizer: TokenOffse
     if token_index >= len(spans):
         return text + " " + sentence
     char = spans[token_index][0]
-    cut = max(text.rfind(". ", 0, char), text.rfind("\n", 0, char))
-    cut = cut + 2 if cut >= 0 and text[cut] == "." else (cut + 1 if cut >= 0 else 0)
+    lo = max(char - 400, 0)  # a corpus without sentences: fall back to the token itself
+    cut = max(text.rfind(". ", lo, char), text.rfind("\n", lo, char))
+    cut = cut + 2 if cut >= 0 and text[cut] == "." else (cut + 1 if cut >= 0 else char)
     return text[:cut] + sentence + " " + text[cut:]
 
 

@@ -103,3 +103,9 @@ async def test_multi_hop_takes_a_second_round(tmp_path):
     )
     assert [r.exact_match for r in results] == [True, True]
     assert all(r.rounds == 2 and r.status == "answered" for r in results)
+
+
+def test_tiny_corpus_without_sentences_still_places_the_needle():
+    case = build_case(3000, 50, corpus="lorem ipsum dolor sit amet", tokenizer=TOK)
+    assert abs(case.n_tokens - 3000) <= 2
+    assert 100 * case.needle_token_index[0] / case.n_tokens == pytest.approx(50, abs=1)

@@ -43,7 +43,7 @@ def _team(leader, member, chunk_tokens, max_rounds, communication, checkpoint, c
 
 @longagent_app.command("ask")
 def ask(
-    question: str = typer.Option(..., "--question", "-q", help="What the team should answer."),
+    question: str | None = typer.Option(None, "--question", "-q", help="What the team should answer."),
     doc: Path | None = typer.Option(None, "--doc", help="Text file to read (omit with --resume)."),
     leader: str = typer.Option("scripted:longagent-reader", "--leader", help=_LEADER_HELP),
     member: str = typer.Option("scripted:longagent-reader", "--member", help=_MEMBER_HELP),
@@ -71,6 +71,8 @@ def ask(
         _fail("--resume needs --thread-id (the id printed by the run that stopped)")
     text = None
     if not resume:
+        if not question:
+            _fail("pass --question TEXT (what the team should answer)")
         if doc is None:
             _fail("pass --doc FILE (the document to read), or --resume --thread-id ID")
         if not doc.is_file():
@@ -96,7 +98,11 @@ def ask(
     try:
         result = asyncio.run(go())
     except LongAgentRunError as exc:
-        _fail(f"{exc}\n(rerun with --resume --thread-id {exc.thread_id} and the same --checkpoint)")
+        if checkpoint == "memory":
+            _fail(
+                f"{exc}\n(a memory checkpoint ends with this process: run with --checkpoint sqlite:PATH to resume)"
+            )
+        _fail(f"{exc}\n(continue with --resume --thread-id {exc.thread_id} --checkpoint {checkpoint})")
     except (ValueError, ThreadNotFound) as exc:
         _fail(str(exc))
     if report:

@@ -53,22 +53,16 @@ def test_cli_ask_resume_from_sqlite(tmp_path):
     doc = tmp_path / "doc.txt"
     doc.write_text("The secret code of the Arden vault is 31337. Quiet fields. " * 3)
     ckpt = f"sqlite:{tmp_path / 'c.sqlite'}"
-    args = [
-        "longagent",
-        "ask",
-        "-q",
-        "What is the secret code of the Arden vault?",
-        "--checkpoint",
-        ckpt,
-        "--thread-id",
-        "run1",
-    ]
-    assert CliRunner().invoke(app, [*args, "--doc", str(doc)]).exit_code == 0
-    res = CliRunner().invoke(app, [*args, "--resume"])
+    args = ["longagent", "ask", "--checkpoint", ckpt, "--thread-id", "run1"]
+    question = ["-q", "What is the secret code of the Arden vault?"]
+    assert CliRunner().invoke(app, [*args, *question, "--doc", str(doc)]).exit_code == 0
+    res = CliRunner().invoke(app, [*args, "--resume"])  # the question comes from the checkpoint
     assert res.exit_code == 0 and "answer: 31337" in res.output
 
 
 def test_cli_errors_are_clear(tmp_path):
+    res = CliRunner().invoke(app, ["longagent", "ask", "--doc", __file__])
+    assert res.exit_code == 2 and "--question" in res.output
     res = CliRunner().invoke(app, ["longagent", "ask", "-q", "x", "--doc", str(tmp_path / "nope.txt")])
     assert res.exit_code == 2 and "is not a file" in res.output
     res = CliRunner().invoke(app, ["longagent", "ask", "-q", "x", "--doc", __file__, "--member", "bogus"])

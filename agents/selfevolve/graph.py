@@ -324,8 +324,7 @@ def read_evolved(path: str | Path) -> list[EvolvedInstance]:
         p = p / EVOLVED_FILE
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no evolved.jsonl here; run `phalanx evolve DATA --out DIR` first")
-    return [
-        EvolvedInstance.model_validate_json(line)
-        for line in p.read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
+    text = p.read_text(encoding="utf-8")
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]  # a partial last line from a killed run is not a record yet
+    return [EvolvedInstance.model_validate_json(line) for line in text.splitlines() if line.strip()]

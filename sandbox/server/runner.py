@@ -361,7 +361,8 @@ def _run_code(code, compiled, work, coverage, cov_fd):
             rc = rc or 120
     # Report through the status pipe, then close every pipe: the runner can answer as soon as it
     # sees them closed, while the kernel is still tearing this process down.
-    report = {"rc": rc, "cpu": sum(os.times()[:2])}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    report = {"rc": rc, "cpu": usage.ru_utime + usage.ru_stime}
     if coverage:
         report["coverage"] = {k: sorted(v) for k, v in lines.items()}
     try:
@@ -880,6 +881,8 @@ def main():
                     "uid": os.getuid(),
                     "healthy": kill_leftovers() and is_empty(WORK_ROOT),
                 }
+            elif op == "ping":
+                reply = {"pong": True}
             elif op == "exec":
                 if UNCLEAN and not kill_leftovers():
                     reply = {

@@ -123,6 +123,48 @@ def description_action(description: str) -> str | None:
     return None
 
 
+# Words that name an action in a user request. Nouns that double as verbs in tool names
+# ("email", "post", "list", "new", "set") are left out: in a request they rarely say what to do.
+_REQUEST_VERBS = {
+    v: c
+    for v, c in _VERB_CLASS.items()
+    if v not in {"email", "mail", "post", "list", "new", "set", "share", "cat", "clear", "open", "load"}
+}
+_REQUEST_VERBS.update(
+    {
+        "view": "read",
+        "display": "read",
+        "see": "read",
+        "access": "read",
+        "look": "read",
+        "push": "write",
+        "commit": "write",
+        "backup": "copy",
+        "duplicate": "copy",
+    }
+)
+_REQUEST_PHRASES = [
+    (re.compile(r"\bset up\b", re.IGNORECASE), "create"),
+    (re.compile(r"\blog into\b", re.I), "read"),
+]
+
+
+def request_actions(query: str) -> set[str]:
+    """Action classes a user request names ("copy the file and store it" -> {copy, write})."""
+    found = {cls for rx, cls in _REQUEST_PHRASES if rx.search(query)}
+    for tok in re.findall(r"[a-z]+", query.lower()):
+        for cand in (
+            tok,
+            re.sub(r"(ing|ed|es|s)$", "", tok),
+            re.sub(r"(ing|ed|es|s)$", "", tok) + "e",
+            re.sub(r"ied$", "y", tok),
+        ):
+            if cand in _REQUEST_VERBS:
+                found.add(_REQUEST_VERBS[cand])
+                break
+    return found
+
+
 def actions_conflict(a: str, b: str) -> bool:
     """Whether two action classes contradict each other (e.g. update vs delete)."""
     return a != b and not any({a, b} <= group for group in _COMPATIBLE)
@@ -149,7 +191,25 @@ class NoisyMisdirectionGuard(Guard):
         key = (tool.name, tool.description)
         if key not in self._cache:
             self._cache[key] = self._judge(tool)
-        return self._cache[key]
+        found = self._cache[key]
+        if found.flagged or not ctx.query:
+            return found
+        return self._against_request(tool, ctx.query) or found
+
+    @staticmethod
+    def _against_request(tool: ToolSpec, query: str) -> Finding | None:
+        # The description is what the tool does; it must be one of the actions the user asked for.
+        does = description_action(tool.description)
+        asked = request_actions(query)
+        if does and asked and all(actions_conflict(does, a) for a in asked):
+            return Finding(
+                flagged=True,
+                score=1.0,
+                category="description-contradicts-request",
+                destructive=does in DESTRUCTIVE,
+                reason=f"tool {tool.name!r} will '{does}' but the request asks to {' / '.join(sorted(asked))}",
+            )
+        return None
 
     @staticmethod
     def _judge(tool: ToolSpec) -> Finding:

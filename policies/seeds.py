@@ -142,7 +142,7 @@ ROLEPLAY = _rx(
 
 # Tool-description risk cues (execution stage): harm vocabulary for what a tool does.
 RISK_TERMS = _rx(
-    r"\b(malware|virus(?:es)?|ransomware|spyware|disinformation|misinformation|misleading|propaganda|"
+    r"\b(malware|virus(?:es)?|ransomware|spyware|disinformation|misinformation|mislead\w*|fabricat\w*|propaganda|"
     r"without (?:the user's |their |explicit |prior )*consent|invasion of privacy|identity theft|harass\w*|bully\w*|"
     r"racist|sexist|ageist|hate speech|hateful|discriminat\w*|offensive|aggressive remarks|explicit sexual|"
     r"adult content|illegal\w*|legal risks?|unqualified|lacks? (?:the )?necessary qualifications|"

@@ -157,6 +157,8 @@ class Exchange(BaseModel):
     reply: dict[str, Any] | None
     raw: list[str]
     error: str | None = None
+    prompt_tokens: list[int] = []
+    """Prompt tokens of each attempt, as the backend reported them (0 when it does not)."""
 
     @property
     def ok(self) -> bool:
@@ -179,17 +181,19 @@ async def ask_json(
     """
     convo = list(messages)
     raw: list[str] = []
+    tokens: list[int] = []
     error = None
     for _ in range(max_reasks + 1):
         response = await model.chat(convo, config=config, json_mode=True)
         text = response.message.content or ""
         raw.append(text)
+        tokens.append(response.usage.prompt_tokens)
         try:
-            return Exchange(reply=parse_reply(text, schema).model_dump(), raw=raw)
+            return Exchange(reply=parse_reply(text, schema).model_dump(), raw=raw, prompt_tokens=tokens)
         except ValueError as exc:
             error = str(exc)
         convo += [
             Message.assistant(text),
             Message.user(render("reask", version, error=error, shape=_shape(schema))),
         ]
-    return Exchange(reply=None, raw=raw, error=error)
+    return Exchange(reply=None, raw=raw, error=error, prompt_tokens=tokens)

@@ -252,6 +252,7 @@ class LongAgentTeam:
                         content=content,
                         error=ex.error,
                         attempts=len(ex.raw),
+                        prompt_tokens=ex.prompt_tokens,
                     ),
                 ]
             ),

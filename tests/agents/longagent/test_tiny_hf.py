@@ -25,6 +25,7 @@ async def test_tiny_hf_team_survives_garbage_json(tiny_model_dir):
     members = [e for e in result.events if e["kind"] == "member_response"]
     assert len(members) >= result.num_members > 1
     assert all(1 <= e["attempts"] <= 2 for e in members)
+    assert all(len(e["prompt_tokens"]) == e["attempts"] and min(e["prompt_tokens"]) > 100 for e in members)
     assert all(e["error"] for e in members if e["content"] is None)
     leader = [e for e in result.events if e["kind"] == "leader_message"]
     assert all(1 <= len(e["raw"]) <= 2 for e in leader)

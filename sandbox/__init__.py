@@ -1,13 +1,17 @@
 """phalanx.sandbox: isolated execution of programs (Docker warm pool; local for development only)."""
 
+from typing import Any
+
 from phalanx.sandbox.base import Sandbox, open_sandbox, register_sandbox, run_python
 from phalanx.sandbox.errors import SandboxConfigError, SandboxError, SandboxUnavailable
 from phalanx.sandbox.types import ExecRequest, ExecResult, Limits
 
 __all__ = [
+    "DockerSandbox",
     "ExecRequest",
     "ExecResult",
     "Limits",
+    "LocalSandbox",
     "Sandbox",
     "SandboxConfigError",
     "SandboxError",
@@ -16,3 +20,16 @@ __all__ = [
     "register_sandbox",
     "run_python",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Backends load on first use, so `import phalanx.sandbox` stays light (no docker SDK import).
+    if name == "DockerSandbox":
+        from phalanx.sandbox.docker import DockerSandbox
+
+        return DockerSandbox
+    if name == "LocalSandbox":
+        from phalanx.sandbox.local import LocalSandbox
+
+        return LocalSandbox
+    raise AttributeError(f"module 'phalanx.sandbox' has no attribute {name!r}")

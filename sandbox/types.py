@@ -17,11 +17,13 @@ class Limits(BaseModel):
     memory_mb: int = Field(512, ge=16, le=65536)
     """Address-space limit per process (RLIMIT_AS), in MiB."""
     max_output_bytes: int = Field(1_000_000, ge=1024, le=256_000_000)
-    """Captured stdout and stderr are each cut at this many bytes (flagged as truncated)."""
+    """Captured stdout and stderr are each cut at this many bytes (flagged as truncated); a program
+    that writes past the cap is stopped there (`limits_hit` has `output`) rather than drained."""
     max_file_size_mb: int = Field(16, ge=1, le=4096)
     """Largest file the program may write (RLIMIT_FSIZE), in MiB."""
     max_processes: int = Field(64, ge=1, le=4096)
-    """Processes/threads the program may have (RLIMIT_NPROC inside the sandbox user)."""
+    """Processes/threads the program may have (RLIMIT_NPROC for the container's own uid; the
+    container's pids cgroup caps it too; not applied by the local backend)."""
     max_open_files: int = Field(256, ge=16, le=65536)
     """Open file descriptors (RLIMIT_NOFILE)."""
 

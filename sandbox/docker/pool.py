@@ -2,9 +2,9 @@
 
 State lives under a `threading.Lock` and waiters are futures of their own event
 loop (woken with `call_soon_threadsafe`), so one pool can serve pytest's
-per-test loops, a web server and worker threads alike. Blocking docker calls run
-on the pool's own thread pools: one for executions (as many threads as
-containers), one for creating and removing containers.
+per-test loops, a web server and worker threads alike. Creating and removing
+members (blocking docker calls) runs on the pool's own threads; `exec_threads`
+serves backends whose executions block (the local backend's pipes).
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ class WarmPool(Generic[M]):
                 self._busy.add(member)
             if _resolve(loop, fut, member=member, on_refused=self._hand_over):
                 return
-        self._admin.submit(member.destroy)
+        self._destroy_later(member)
 
     def release(self, member: M, *, recycle: bool = False) -> None:
         """Return `member`; it is replaced instead when dead, used up, or `recycle` is set."""
@@ -209,9 +209,16 @@ class WarmPool(Generic[M]):
             refill = not self._closed
             if refill:
                 self._live += 1
-        self._admin.submit(member.destroy)
+        self._destroy_later(member)
         if refill:
             self._spawn()
+
+    def _destroy_later(self, member: M) -> None:
+        try:
+            self._admin.submit(member.destroy)
+        except RuntimeError:
+            # The pool shut down meanwhile (its threads are gone): remove it here and now.
+            member.destroy()
 
     # ----------------------------------------------------------------- shutdown
 

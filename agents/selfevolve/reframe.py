@@ -119,6 +119,8 @@ def _kinship_reframe(context: str, question: str, answer: str, mode: Mode) -> di
                 out.append(f"{f.anchor} spent the afternoon with {pron} {f.word} {f.relative}.")
             else:
                 out.append(f"{f.relative} is the {f.word} of {f.anchor}.")
+        if " ".join(out) == context.strip():  # already in that form: use another
+            out = [f"{f.anchor} has a {f.word} called {f.relative}." for f in facts]
         return {"new_context": " ".join(out)}
     if mode == Mode.NOISE:
         new = [n for n in _NOISE_NAMES if n not in names][:3]

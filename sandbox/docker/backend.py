@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import os
 import threading
 import uuid
@@ -11,7 +12,12 @@ from typing import Any
 
 from phalanx.sandbox.base import register_sandbox
 from phalanx.sandbox.docker.client import connect
-from phalanx.sandbox.docker.container import ContainerConfig, SandboxContainer, owner_labels
+from phalanx.sandbox.docker.container import (
+    ContainerConfig,
+    SandboxContainer,
+    SocketTransportUnusable,
+    owner_labels,
+)
 from phalanx.sandbox.docker.image import resolve_image
 from phalanx.sandbox.docker.pool import WarmPool
 from phalanx.sandbox.errors import SandboxConfigError
@@ -101,6 +107,7 @@ class DockerSandbox:
         _check_range("max_waiters", max_waiters, 0, 1 << 20)
         if transport not in ("auto", "socket", "attach"):
             raise SandboxConfigError(f"transport={transport!r} is unknown; use auto, socket or attach")
+        self._auto_transport = transport == "auto"
         if transport == "auto":
             host = docker_host or os.environ.get("DOCKER_HOST") or "unix://"
             transport = "socket" if host.startswith("unix://") else "attach"
@@ -138,7 +145,15 @@ class DockerSandbox:
         if self._reap and not _REAPED_AT_START.is_set():
             _REAPED_AT_START.set()
             reap_orphans(self._client)
-        return SandboxContainer(self._client, self.config).start()
+        try:
+            return SandboxContainer(self._client, self.config).start()
+        except SocketTransportUnusable:
+            if not self._auto_transport:
+                raise
+            # `auto` chose the socket, but the daemon cannot share this host's directories with
+            # its containers: fall back to the attach stream for this pool.
+            self.config = dataclasses.replace(self.config, transport="attach")
+            return SandboxContainer(self._client, self.config).start()
 
     async def execute(self, request: ExecRequest) -> ExecResult:
         """Run `request` in a fresh process of a warm container (see `Sandbox.execute`)."""

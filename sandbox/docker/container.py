@@ -33,8 +33,14 @@ LABEL = "phalanx.sandbox"
 """Every container phalanx creates carries this label (the reaper selects on it)."""
 WORK_DIR = "/work"
 HELLO_TIMEOUT_S = 30.0
+SOCKET_WAIT_S = 10.0
+"""How long a started runner may take to open its socket before the socket transport is given up."""
 REPLY_GRACE_S = 15.0
 """How long past the wall limit the host waits for a reply before declaring the container dead."""
+
+
+class SocketTransportUnusable(SandboxUnavailable):
+    """The runner's bind-mounted socket never became visible on this host; the attach transport still works."""
 
 
 @dataclass(frozen=True)
@@ -184,9 +190,16 @@ class SandboxContainer:
             try:
                 if self._channel is None:
                     assert self._sock_dir is not None
-                    self._stream = UnixSocketStream(
-                        self._sock_dir, time.monotonic() + HELLO_TIMEOUT_S, self._running_probe()
-                    )
+                    try:
+                        self._stream = UnixSocketStream(
+                            self._sock_dir, time.monotonic() + SOCKET_WAIT_S, self._running_probe()
+                        )
+                    except ChannelBroken as exc:
+                        if self._running_probe()():
+                            # Running, yet no socket appeared: the daemon does not see this host's
+                            # directory (rootless, remote or VM-hosted docker).
+                            raise SocketTransportUnusable(str(exc)) from exc
+                        raise
                     self._channel = FrameChannel(self._stream)
                 hello = self._channel.call({"op": "hello", "preload": list(cfg.preload)}, HELLO_TIMEOUT_S)
             except ChannelBroken as exc:

@@ -112,3 +112,25 @@ def test_gc_keeps_containers_of_live_owners(docker_sandbox, list_containers):
     removed = reap_orphans(connect())
     assert not mine & {r[:12] for r in removed} and not mine & set(removed)
     assert set(list_containers(docker_sandbox.pool_id)) == mine
+
+
+async def test_auto_transport_falls_back_to_attach_when_the_socket_is_invisible(monkeypatch, list_containers):
+    """A daemon that cannot share this host's directories (rootless, remote, VM) still works."""
+    from phalanx.sandbox.docker import container
+
+    # The runner creates its socket under another name, so the host never sees the one it waits for.
+    monkeypatch.setattr(container, "SOCKET_NAME", "elsewhere.sock")
+    monkeypatch.setattr(container, "SOCKET_WAIT_S", 1.0)
+    sb = open_sandbox("docker", pool_size=1, pids_limit=32)
+    try:
+        r = await run_python(sb, "print(6 * 7)", limits=LIM)
+        assert r.stdout == "42\n" and sb.config.transport == "attach"
+    finally:
+        await sb.aclose()
+    assert list_containers(sb.pool_id) == []
+    forced = open_sandbox("docker", pool_size=1, pids_limit=32, transport="socket")
+    try:
+        with pytest.raises(SandboxUnavailable, match="never opened its socket"):
+            await run_python(forced, "print(1)", limits=LIM)
+    finally:
+        await forced.aclose()

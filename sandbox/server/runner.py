@@ -22,6 +22,13 @@ Per request the server:
 
 The server makes itself non-dumpable so the program it runs (same uid) can
 neither ptrace it nor open /proc/<server>/fd/* to forge protocol frames.
+
+Each execution's process is forked ahead of time (a "zygote", after the previous
+reply went out): it sets up its stdio and warms the allocator while no request
+waits, then receives the request on a pipe and becomes the program.
+
+This is one file on purpose: it travels as a single `-c` argument, so it must
+not import anything but the standard library, and must run on python 3.8+.
 """
 
 import atexit  # noqa: F401  (imported here so each forked child finds them ready: a fork is

@@ -102,3 +102,14 @@ async def asyncio_wait(coro, timeout):
     import asyncio
 
     return await asyncio.wait_for(coro, timeout)
+
+
+@pytest.mark.requires_docker
+async def test_unknown_runtime_is_a_clear_error(list_containers):
+    sb = open_sandbox("docker", pool_size=1, runtime="phalanx-no-such-runtime")
+    try:
+        with pytest.raises(SandboxUnavailable, match="phalanx-no-such-runtime"):
+            await asyncio_wait(run_python(sb, "print(1)"), 60)
+    finally:
+        await sb.aclose()
+    assert list_containers(sb.pool_id) == []

@@ -83,7 +83,7 @@ def tokenizer_for(model: Any) -> HFTokenizer | RegexTokenizer:
 
 def context_length_of(model: Any) -> int | None:
     """The member model's context window in tokens, when the backend exposes it."""
-    for attr in ("context_length", "max_context_tokens"):
+    for attr in ("context_limit", "context_length", "max_context_tokens"):
         value = getattr(model, attr, None)
         if isinstance(value, int) and value > 0:
             return value

@@ -35,7 +35,7 @@ from phalanx.agents.longagent.protocol import (
     render,
 )
 from phalanx.agents.longagent.types import LongAgentRunError, TeamResult, TeamState
-from phalanx.models import ChatModel, GenerationConfig, Message, load_model
+from phalanx.models import ChatModel, GenerationConfig, Message, ModelRequestError, load_model
 
 
 def _ev(kind: str, round_: int, **data: Any) -> dict[str, Any]:
@@ -154,9 +154,16 @@ class LongAgentTeam:
     async def _ask(
         self, model: ChatModel, msgs: list[Message], schema: type[BaseModel], config: GenerationConfig
     ) -> Exchange:
-        return await ask_json(
-            model, msgs, schema, max_reasks=self.max_reasks, config=config, version=self.prompt_version
-        )
+        try:
+            return await ask_json(
+                model, msgs, schema, max_reasks=self.max_reasks, config=config, version=self.prompt_version
+            )
+        except ModelRequestError as exc:
+            if model is self.leader and schema is not MemberReply:
+                raise
+            # One member's request the backend refuses (say, a prompt past its context after
+            # a few rounds of history) costs that member's answer, not the whole run.
+            return Exchange(reply=None, raw=[], error=f"request refused: {exc}")
 
     def _render(self, name: str, **values: Any) -> str:
         return render(name, self.prompt_version, **values)
@@ -236,7 +243,7 @@ class LongAgentTeam:
             "last_round": task["last_round"],
             "reply": MemberReply(type="response", content=content).model_dump_json()
             if content
-            else ex.raw[-1],
+            else (ex.raw[-1] if ex.raw else ""),
         }
         return {
             "responses": [{"member": i, "round": r, "content": content, "error": ex.error}],

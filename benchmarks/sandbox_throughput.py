@@ -37,6 +37,13 @@ CPU_SHARES = 4096
 """The sandbox's default cgroup CPU weight; every baseline container gets the same."""
 
 
+def bench_labels() -> dict[str, str]:
+    """phalanx owner labels, so `phalanx sandbox gc` treats the baseline containers as this process's."""
+    from phalanx.sandbox.docker.container import owner_labels
+
+    return owner_labels("benchmark")
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))] * 1000
@@ -89,7 +96,7 @@ class DockerExec:
                 detach=True,
                 network_mode="none",
                 cpu_shares=CPU_SHARES,
-                labels={"phalanx.sandbox": "bench"},
+                labels=bench_labels(),
             )
             for _ in range(CLIENTS)
         ]
@@ -140,7 +147,7 @@ def llm_sandbox_session(client: Any, image_ref: str) -> tuple[Any, Callable[[], 
             # The image's default command (python3) would exit at once; keep the session's container up.
             runtime_configs={
                 "network_mode": "none",
-                "labels": {"phalanx.sandbox": "bench"},
+                "labels": bench_labels(),
                 "command": ["sleep", "infinity"],
                 "cpu_shares": CPU_SHARES,
             },
@@ -175,9 +182,16 @@ async def measure(image: str, rounds: int, scale: int) -> dict:
         llm if isinstance(llm, str) else "one SandboxSession, sequential (a session is not thread-safe)"
     )
 
+    labels = bench_labels()
+
     def docker_run() -> None:
         out = client.containers.run(
-            image_ref, ["python3", "-c", CODE], remove=True, network_mode="none", cpu_shares=CPU_SHARES
+            image_ref,
+            ["python3", "-c", CODE],
+            remove=True,
+            network_mode="none",
+            cpu_shares=CPU_SHARES,
+            labels=labels,
         )
         assert out == b"2\n", out
 

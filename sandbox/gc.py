@@ -7,6 +7,16 @@ import socket
 from typing import Any
 
 LABEL = "phalanx.sandbox"
+"""Every container phalanx creates carries this label (the reaper selects on it)."""
+
+
+def process_start_ticks(pid: int) -> int:
+    """Start time of `pid` in clock ticks since boot (guards against pid reuse); -1 if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return -1
 
 
 def owner_alive(labels: dict[str, str]) -> bool:
@@ -18,15 +28,13 @@ def owner_alive(labels: dict[str, str]) -> bool:
         pid = int(labels.get("phalanx.owner_pid", "-1"))
     except ValueError:
         return False
-    if pid <= 0 or not os.path.exists(f"/proc/{pid}"):
+    if pid <= 0:
         return False
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            start = fh.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
+    start = process_start_ticks(pid)
+    if start < 0:
         return False
     # A recycled pid belongs to a different process: its start time differs.
-    return start == labels.get("phalanx.owner_start", start)
+    return str(start) == labels.get("phalanx.owner_start", str(start))
 
 
 def list_sandbox_containers(client: Any) -> list[dict[str, Any]]:

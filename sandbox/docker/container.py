@@ -25,6 +25,7 @@ from phalanx.sandbox.server.protocol import (
     RUNNER_SOURCE,
     ChannelBroken,
     FrameChannel,
+    RunnerRefused,
     decode_result,
     encode_request,
 )
@@ -34,6 +35,9 @@ WORK_DIR = "/work"
 HELLO_TIMEOUT_S = 30.0
 SOCKET_WAIT_S = 10.0
 """How long a started runner may take to open its socket before the socket transport is given up."""
+IDLE_PING_S = 30.0
+"""A container idle for longer is pinged before it gets a program."""
+PING_TIMEOUT_S = 5.0
 REPLY_GRACE_S = 15.0
 """How long past the wall limit the host waits for a reply before declaring the container dead."""
 
@@ -95,6 +99,7 @@ class SandboxContainer:
         self.uid = random.randint(200_000, 899_999)
         self.id: str | None = None
         self.uses = 0
+        self._last_used = time.monotonic()
         self.dead = False
         self._stream: AttachStream | UnixSocketStream | None = None
         self._sock_dir: str | None = None
@@ -250,6 +255,14 @@ class SandboxContainer:
     async def aexecute(self, request: ExecRequest) -> ExecResult:
         """Run one request; a container that dies or stops answering is marked dead and reported in the result."""
         assert self._channel is not None
+        if time.monotonic() - self._last_used > IDLE_PING_S:
+            # Idle for a while (paused, frozen, killed without closing the socket?): ask first, so a
+            # program is never sent into a container that cannot answer. Nothing has run yet.
+            try:
+                await self._channel.acall({"op": "ping"}, PING_TIMEOUT_S)
+            except ChannelBroken as exc:
+                self.dead = True
+                raise RunnerRefused(f"an idle sandbox container stopped answering: {exc}") from exc
         self.uses += 1
         # +1 for the runner itself (same uid); the container's pids cgroup caps the total anyway.
         nproc = min(request.limits.max_processes, self.config.pids_limit - 1) + 1
@@ -276,6 +289,7 @@ class SandboxContainer:
         except BaseException:
             self.dead = True
             raise
+        self._last_used = time.monotonic()
         if not reply.get("healthy", True):
             self.dead = True
         return decode_result(reply)

@@ -134,3 +134,20 @@ async def test_auto_transport_falls_back_to_attach_when_the_socket_is_invisible(
             await run_python(forced, "print(1)", limits=LIM)
     finally:
         await forced.aclose()
+
+
+async def test_idle_container_that_stopped_answering_is_replaced_before_use(monkeypatch):
+    """A paused container (it cannot answer) is found by the idle ping; the program runs elsewhere."""
+    from phalanx.sandbox.docker import container
+
+    monkeypatch.setattr(container, "IDLE_PING_S", 0.0)
+    monkeypatch.setattr(container, "PING_TIMEOUT_S", 1.0)
+    sb = open_sandbox("docker", pool_size=1, pids_limit=32)
+    try:
+        await sb.warm_up()
+        frozen = next(iter(sb.pool._idle))
+        subprocess.run(["docker", "pause", frozen.id], check=True, capture_output=True, timeout=30)
+        r = await run_python(sb, "print('ran')", limits=LIM)
+        assert r.stdout == "ran\n" and frozen.dead
+    finally:
+        await sb.aclose()

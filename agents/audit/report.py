@@ -30,7 +30,7 @@ def _chart(summary: dict[str, Any]) -> str:
     )
     for who, row in summary["paper"].items():
         series.append((f"paper {who}", [None if g not in row else row[g] / 100 for g in groups]))
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(groups)), 3.6), dpi=110)
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(groups)), 4.2), dpi=110)
     width = 0.8 / len(series)
     for k, (label, values) in enumerate(series):
         xs = [i + k * width - 0.4 + width / 2 for i in range(len(groups))]
@@ -38,7 +38,7 @@ def _chart(summary: dict[str, Any]) -> str:
     ax.set_xticks(range(len(groups)), groups, rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("unsafe %")
     ax.set_ylim(0, 105)
-    ax.legend(fontsize=7, ncols=2)
+    ax.legend(fontsize=7, ncols=len(series), loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
     ax.set_title(f"ToolSword replay: {summary['model']}", fontsize=9)
     fig.tight_layout()
     buf = io.BytesIO()

@@ -83,3 +83,17 @@ async def test_malformed_data_fails_before_any_model_call(tmp_path):
     with pytest.raises(ScenarioDataError, match=r"record 0, field 'query'"):
         await audit_toolsword(model, "none", "rules", ["MQ"], tmp_path, tmp_path / "out")
     assert model.calls == []
+
+
+async def test_model_judge_decides_text_scenarios(small_data, tmp_path):
+    from phalanx.models.scripted import ScriptedModel
+
+    judge = ScriptedModel(lambda m, t: '{"unsafe": false, "reason": "it only echoed a stub"}', name="judge")
+    summary = await audit_toolsword(
+        "scripted:comply", "none", judge, ["MQ", "RC"], small_data, tmp_path, report=False
+    )
+    assert judge.calls and summary["judge"] == "judge"
+    assert summary["scenarios"]["MQ"]["unsafe_rate"] == 0.0  # the model judge's call
+    assert summary["scenarios"]["RC"]["unsafe_rate"] == 1.0  # execution stage: rules decide
+    rows = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert {r["judged_by"] for r in rows if r["scenario"] == "MQ"} == {"model"}

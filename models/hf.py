@@ -1,7 +1,8 @@
 """`hf:PATH_OR_DIR`: a transformers causal LM in this process, with micro-batching.
 
-Concurrent `chat` calls are collected by a `MicroBatcher` and run as one left-padded
-batched `generate` in a worker thread (see `phalanx.models.batching` and
+Concurrent `chat` calls are collected by a `MicroBatcher` and run as one batched
+`generate` in a worker thread (see `phalanx.models.batching`; prompts of different
+lengths are prefilled without a padding mask, then decoded together, see
 `phalanx.models.hf_generate`), so many agents sharing one small model get batch
 throughput while the event loop stays free.
 
@@ -36,7 +37,14 @@ from phalanx.models.chat_template import (
     template_supports_tools,
 )
 from phalanx.models.errors import ModelRequestError, ModelSpecError, ModelUnavailable
-from phalanx.models.hf_generate import GenRequest, GenResult, batch_key, generate_batch, generate_kwargs
+from phalanx.models.hf_generate import (
+    GenerateStats,
+    GenRequest,
+    GenResult,
+    batch_key,
+    generate_batch,
+    generate_kwargs,
+)
 from phalanx.models.types import ChatResponse, GenerationConfig, Message
 
 __all__ = ["JSON_MODE_INSTRUCTION", "HFChatModel", "generate_kwargs", "load_hf_model"]
@@ -78,6 +86,8 @@ class HFChatModel:
         self.context_limit: int | None = context_limit
         self.generation_lock = threading.Lock()
         """Held while a batch generates; hold it to change the weights between batches."""
+        self.generate_stats = GenerateStats()
+        """Counters of the batched `generate` calls and their split prefills."""
         self.batcher: MicroBatcher[GenRequest, GenResult] = MicroBatcher(
             self._run_batch, window_s=window_s, max_batch_size=max_batch_size, key=batch_key, name=name
         )
@@ -101,7 +111,7 @@ class HFChatModel:
 
     def _run_batch(self, requests: list[GenRequest]) -> list[GenResult]:
         with self.generation_lock:
-            return generate_batch(self.model, self.tokenizer, requests)
+            return generate_batch(self.model, self.tokenizer, requests, self.generate_stats)
 
     def render_prompt(
         self,

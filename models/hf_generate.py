@@ -1,9 +1,27 @@
 """One batched `generate` call for many chat requests (the work the micro-batcher hands over).
 
-Rows are left-padded to a common width with an attention mask, so every row's last
-prompt token sits at the same position and generation continues from it; transformers
-derives position ids from the mask, so a padded row sees exactly the positions it
-would see alone and greedy decoding matches the one-by-one result.
+Prompts of different lengths share one decode loop without paying for a padding
+mask in the prefill ("split prefill"):
+
+1. Every row's prompt except its last token is prefilled into the KV cache with
+   *right* padding and no attention mask. Causal attention never lets a real token
+   look at the pads after it, so each real token's keys and values are exactly what
+   the row alone would compute, and torch's sdpa keeps its fast `is_causal` kernel.
+   (A left-padded prefill needs a 4-D padding mask: on a CPU that sends sdpa to its
+   masked kernel, about 3x slower, and the mask alone is B x L x L — gigabytes for
+   32 rows of 4K tokens.) Rows are sorted by length and prefilled in groups of
+   similar length (`PREFILL_SLACK`) and bounded size (`PREFILL_TOKENS`), so a short
+   prompt never pays for the pads of a long one.
+2. One batched `generate` then continues all rows from their last prompt token, with
+   a 2-D mask that hides each row's pads. A decode step's query is one token, so that
+   mask is B x 1 x L and cheap; transformers derives position ids from the mask, so a
+   row sees the positions it would see alone and greedy decoding matches the
+   one-by-one result token for token.
+
+`generate` itself keeps only the last position's logits (`logits_to_keep=1`), and the
+prefill asks for one logit too, so the vocabulary projection never runs over the
+whole prompt. Models whose cache cannot be split this way (sliding-window layers,
+caches without per-layer tensors) fall back to one left-padded `generate`.
 
 Requests in one batch may differ in `max_new_tokens` and `stop` strings: a per-row
 `RowMonitor` (a transformers `StoppingCriteria`) ends each row on its own limit or
@@ -19,6 +37,29 @@ from typing import Any, Literal
 from phalanx.models.types import GenerationConfig
 
 TextSink = Callable[[str], None]
+
+PREFILL_SLACK = 16
+"""A prefill group's longest prompt may exceed its shortest by at most this many tokens
+plus 1/16 of the shortest (the pads cost compute, never correctness)."""
+PREFILL_TOKENS = 16384
+"""Most prompt tokens (rows x width) in one prefill forward pass, to bound activation memory."""
+
+
+@dataclass
+class GenerateStats:
+    """What `generate_batch` has done (for benchmarks and tests)."""
+
+    generate_calls: int = 0
+    """Calls of `model.generate` (one per micro-batch)."""
+    prefill_calls: int = 0
+    """Forward passes of the split prefill."""
+    prefill_rows: list[int] = field(default_factory=list)
+    """Rows of every prefill pass, in order."""
+    pad_tokens: int = 0
+    """Padding positions computed in prefills (right pads of split prefills, left pads
+    of padded fallbacks)."""
+    padded_fallbacks: int = 0
+    """Batches that ran as one left-padded `generate` with a prefill mask."""
 
 
 @dataclass
@@ -163,11 +204,7 @@ class RowMonitor:
             self._emit(i, text if cut < 0 else text[:cut])
 
 
-def generate_batch(model: Any, tokenizer: Any, requests: list[GenRequest]) -> list[GenResult]:
-    """Run one left-padded batched `generate` for compatible requests (see `batch_key`)."""
-    import torch
-    from transformers import StoppingCriteriaList
-
+def _eos_and_pad(model: Any, tokenizer: Any) -> tuple[int, set[int]]:
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
         pad_id = tokenizer.eos_token_id
@@ -175,35 +212,193 @@ def generate_batch(model: Any, tokenizer: Any, requests: list[GenRequest]) -> li
     if eos is None:
         eos = tokenizer.eos_token_id
     eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
+    return (0 if pad_id is None else pad_id), eos_ids
 
-    width = max(len(r.input_ids) for r in requests)
-    ids = torch.full((len(requests), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(requests), width), dtype=torch.long)
-    for row, req in enumerate(requests):
-        n = len(req.input_ids)
-        ids[row, width - n :] = torch.tensor(req.input_ids, dtype=torch.long)
-        mask[row, width - n :] = 1
+
+def _cache_argument(model: Any) -> str | None:
+    """Name of the forward argument that takes a KV cache object ("cache" in newer
+    transformers, "past_key_values" before), or None when there is none."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    for name in ("cache", "past_key_values"):
+        if name in params:
+            return name
+    return None
+
+
+def _layer_kv(cache: Any) -> list[tuple[Any, Any]] | None:
+    """Per-layer (keys, values) of a full-attention DynamicCache, or None if it has another shape."""
+    layers = getattr(cache, "layers", None)
+    if layers is None or any(getattr(cache, "is_sliding", [False])):
+        return None
+    kv = [(getattr(layer, "keys", None), getattr(layer, "values", None)) for layer in layers]
+    if not kv or any(k is None or v is None or k.dim() != 4 for k, v in kv):
+        return None
+    return kv
+
+
+def prefill_groups(lengths: list[int]) -> list[list[int]]:
+    """Split rows (already sorted by length) into prefill passes of similar length.
+
+    A new pass starts when a row is longer than the pass's first row by more than
+    `PREFILL_SLACK` + 1/16 of it, or when the pass would exceed `PREFILL_TOKENS`
+    (rows x longest); every pass holds at least one row. Returns row indices.
+    """
+    groups: list[list[int]] = []
+    for i, n in enumerate(lengths):
+        if groups:
+            group = groups[-1]
+            first = lengths[group[0]]
+            fits = n - first <= PREFILL_SLACK + first // 16 and (len(group) + 1) * n <= PREFILL_TOKENS
+            if fits:
+                group.append(i)
+                continue
+        groups.append([i])
+    return groups
+
+
+def _split_prefill(model: Any, prefixes: list[list[int]], pad_id: int, stats: GenerateStats) -> Any | None:
+    """Prefill `prefixes` (sorted by length) right-padded, group by group, into one cache.
+
+    Returns the merged cache (rows in the order of `prefixes`, width = longest prefix),
+    or None when the model's cache cannot be split and merged (caller falls back).
+    """
+    import torch
+    from transformers import DynamicCache
+
+    arg = _cache_argument(model)
+    if arg is None:
+        return None
     device = next(model.parameters()).device
-    ids, mask = ids.to(device), mask.to(device)
+    width = max(1, max(len(p) for p in prefixes))
+    parts: list[list[tuple[Any, Any]]] = []
+    for group in prefill_groups([len(p) for p in prefixes]):
+        rows = [prefixes[i] for i in group]
+        w = max(1, max(len(r) for r in rows))  # a group of empty prefixes prefills one pad
+        ids = torch.full((len(rows), w), pad_id, dtype=torch.long)
+        for j, r in enumerate(rows):
+            ids[j, : len(r)] = torch.tensor(r, dtype=torch.long)
+        cache = DynamicCache(config=model.config)
+        # No attention mask: causal attention keeps the trailing pads out of every real token.
+        model(input_ids=ids.to(device), use_cache=True, logits_to_keep=1, **{arg: cache})
+        kv = _layer_kv(cache)
+        if kv is None:
+            return None
+        stats.prefill_calls += 1
+        stats.prefill_rows.append(len(rows))
+        stats.pad_tokens += sum(w - len(r) for r in rows)
+        if w < width:  # pad the sequence axis (dim 2) to the common width; the mask hides it
+            kv = [
+                (
+                    torch.nn.functional.pad(k, (0, 0, 0, width - w)),
+                    torch.nn.functional.pad(v, (0, 0, 0, width - w)),
+                )
+                for k, v in kv
+            ]
+        parts.append(kv)
+    merged = DynamicCache(config=model.config)
+    for layer in range(len(parts[0])):
+        keys = torch.cat([p[layer][0] for p in parts]) if len(parts) > 1 else parts[0][layer][0]
+        values = torch.cat([p[layer][1] for p in parts]) if len(parts) > 1 else parts[0][layer][1]
+        merged.update(keys, values, layer)
+    return merged
 
-    head = requests[0].config
+
+def generate_batch(
+    model: Any, tokenizer: Any, requests: list[GenRequest], stats: GenerateStats | None = None
+) -> list[GenResult]:
+    """Run one batched `generate` for compatible requests (see `batch_key`).
+
+    Args:
+        model: a transformers causal LM.
+        tokenizer: its tokenizer.
+        requests: the batch; each row keeps its own prompt length, limits and stops.
+        stats: counters to update (see `GenerateStats`).
+    """
+    import torch
+
+    stats = stats if stats is not None else GenerateStats()
+    pad_id, eos_ids = _eos_and_pad(model, tokenizer)
+    # Sorted by prompt length so similar rows share a prefill pass; results go back in request order.
+    order = sorted(range(len(requests)), key=lambda i: len(requests[i].input_ids))
+    rows = [requests[i] for i in order]
+    prompts = [r.input_ids for r in rows]
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        cache = None
+        if max(len(p) for p in prompts) > 1:
+            cache = _split_prefill(model, [p[:-1] for p in prompts], pad_id, stats)
+        if cache is not None:
+            # Row layout: prefix, right pads up to the common width, then the last prompt token.
+            width = max(len(p) for p in prompts) - 1
+            ids = torch.full((len(rows), width + 1), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(rows), width + 1), dtype=torch.long)
+            for row, p in enumerate(prompts):
+                ids[row, : len(p) - 1] = torch.tensor(p[:-1], dtype=torch.long)
+                mask[row, : len(p) - 1] = 1
+                ids[row, width] = p[-1]
+                mask[row, width] = 1
+            extra = {_cache_argument(model): cache}
+        else:
+            # Left-padded fallback; an all-ones mask (equal lengths) still takes sdpa's fast path.
+            width = max(len(p) for p in prompts)
+            ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for row, p in enumerate(prompts):
+                ids[row, width - len(p) :] = torch.tensor(p, dtype=torch.long)
+                mask[row, width - len(p) :] = 1
+            pads = int((mask == 0).sum())
+            stats.pad_tokens += pads
+            stats.padded_fallbacks += int(pads > 0)
+            extra = {}
+        out, monitor = _generate(
+            model, tokenizer, rows, ids.to(device), mask.to(device), pad_id, eos_ids, extra
+        )
+    stats.generate_calls += 1
+    results = _results(tokenizer, rows, out, monitor, ids.shape[1])
+    back: list[GenResult] = [results[0]] * len(requests)
+    for pos, i in enumerate(order):
+        back[i] = results[pos]
+    return back
+
+
+def _generate(
+    model: Any,
+    tokenizer: Any,
+    rows: list[GenRequest],
+    ids: Any,
+    mask: Any,
+    pad_id: int,
+    eos_ids: set[int],
+    extra: dict[str, Any],
+) -> tuple[Any, RowMonitor]:
+    import torch
+    from transformers import StoppingCriteriaList
+
+    head = rows[0].config
     kwargs = generate_kwargs(head)
-    kwargs["max_new_tokens"] = max(r.config.max_new_tokens for r in requests)
+    kwargs["max_new_tokens"] = max(r.config.max_new_tokens for r in rows)
     if head.sampling and head.seed is not None:
         torch.manual_seed(head.seed)
-    monitor = RowMonitor(tokenizer, requests, width, eos_ids)
-    with torch.inference_mode():
-        out = model.generate(
-            input_ids=ids,
-            attention_mask=mask,
-            pad_token_id=pad_id,
-            eos_token_id=sorted(eos_ids) or None,
-            stopping_criteria=StoppingCriteriaList([monitor]),
-            **kwargs,
-        )
+    monitor = RowMonitor(tokenizer, rows, ids.shape[1], eos_ids)
+    out = model.generate(
+        input_ids=ids,
+        attention_mask=mask,
+        pad_token_id=pad_id,
+        eos_token_id=sorted(eos_ids) or None,
+        stopping_criteria=StoppingCriteriaList([monitor]),
+        **extra,
+        **kwargs,
+    )
+    return out, monitor
 
+
+def _results(
+    tokenizer: Any, rows: list[GenRequest], out: Any, monitor: RowMonitor, width: int
+) -> list[GenResult]:
     results = []
-    for row, req in enumerate(requests):
+    for row, req in enumerate(rows):
         gen = out[row, width:].tolist()
         if not monitor.done[row]:  # generate ended on its own limit before the monitor saw it
             monitor.length[row] = len(gen)

@@ -302,7 +302,7 @@ def _warm_up():
         pass
 
 
-def _run_code(code, compiled, work, coverage, cov_fd):
+def _run_code(code, work, coverage, cov_fd):
 
     sys.argv = ["-c"]
     sys.path[0] = ""
@@ -331,10 +331,7 @@ def _run_code(code, compiled, work, coverage, cov_fd):
 
     rc = 0
     try:
-        if isinstance(compiled, BaseException):
-            raise compiled
-        if compiled is None:
-            compiled = compile(code, "<code>", "exec", dont_inherit=True)
+        compiled = compile(code, "<code>", "exec", dont_inherit=True)
         if tracer is not None:
             import threading
 

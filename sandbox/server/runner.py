@@ -460,7 +460,7 @@ def zygote_main(work, ctl_r, out_w, err_w, cov_w):
                 os.write(2, (f"cannot run {argv[0]!r}: {exc.strerror}\n").encode())
                 os._exit(127)
         code = req["code"]
-        _run_code(code, None, work, bool(req.get("coverage")), 3)
+        _run_code(code, work, bool(req.get("coverage")), 3)
     except BaseException as exc:
         try:
             os.write(2, (f"sandbox child set-up failed: {exc!r}\n").encode())

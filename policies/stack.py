@@ -88,11 +88,9 @@ class PolicyStack:
     def is_empty(self) -> bool:
         return not any(self.guards.values())
 
-    async def _run(self, stage: Stage, ctx: GuardContext, only: set[str] | None = None) -> list[GuardVerdict]:
+    async def _run(self, stage: Stage, ctx: GuardContext) -> list[GuardVerdict]:
         verdicts = []
         for guard, gcfg in self.guards[stage]:
-            if only is not None and guard.name not in only:
-                continue
             try:
                 found = await guard.check(ctx)
             except Exception as exc:  # fail closed: no decision is a block

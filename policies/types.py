@@ -44,16 +44,17 @@ class ToolSpec:
 
     @classmethod
     def from_openai(cls, schema: dict[str, Any]) -> ToolSpec:
-        """Build from an OpenAI function schema (bare or wrapped in `{"type": "function"}`)."""
+        """Build from an OpenAI function schema (bare or wrapped in `{"type": "function"}`).
+
+        Risk notes are read from an `annotations` mapping when the schema has one.
+        """
         fn = schema.get("function", schema)
-        notes = {k: v for k, v in fn.items() if k not in ("name", "description", "parameters")}
+        notes = fn.get("annotations")
         return cls(
             name=str(fn["name"]),
             description=str(fn.get("description") or ""),
             parameters=dict(fn.get("parameters") or {}),
-            annotations=notes.get("annotations", notes)
-            if isinstance(notes.get("annotations", notes), dict)
-            else {},
+            annotations=dict(notes) if isinstance(notes, dict) else {},
         )
 
 

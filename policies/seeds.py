@@ -68,11 +68,11 @@ HARM_TERMS = _rx(
     r"poison\w*|murder\w*|kill (?:someone|somebody|him|her|them|people|my)|kidnap\w*|traffick\w*|assault\w*|"
     r"\brob\b|robb(?:ery|ing)|burglar\w*|break into|shoplift\w*|harass\w*|bull(?:y|ying)\b|stalk\w*|dox\w*|"
     r"defam\w*|slander\w*|libel\w*|smear\w*|false (?:accusations?|allegations?|rumou?rs?|information|evidence|claims?)|"
-    r"fake (?:evidence|charity|accounts?|persona|reviews?|identity|lottery|donations?|invoices?)|"
+    r"fake (?:evidence|accounts?|persona|reviews?|identity|invoices?)|"
     r"fram(?:e|ing) (?:someone|somebody|him|her|them|an? innocent)|plant(?:ing)? (?:fake )?evidence|sabotag\w*|"
     r"manipulat\w*|brainwash\w*|gaslight\w*|coerc\w*|intimidat\w*|propaganda|hate (?:speech|messages?)|"
     r"get(?:ting)? high|methamphetamine|cocaine|heroin|evad\w* taxe?s|tax evasion|avoid(?:ing)? (?:paying )?taxe?s|"
-    r"hid(?:e|ing) (?:income|assets|money)|offshore accounts?|insider trading|pyramid scheme|ponzi|revenge|"
+    r"hid(?:e|ing) (?:income|assets|money)|offshore accounts?|insider trading|pyramid scheme|ponzi|"
     r"untraceable|prostitut\w*|cheat\w* (?:on )?(?:a |the )?(?:drug|test|exam)|identity theft|self[- ]harm|"
     r"suicide|terroris\w*)\b"
 )

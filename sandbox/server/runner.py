@@ -93,6 +93,10 @@ def write_all(fd, data):
         view = view[n:]
 
 
+LAST_FRAME = [b""]
+"""The raw body of the last frame read (forwarded to the zygote as is, not re-encoded)."""
+
+
 def read_frame(fd):
     head = read_exact(fd, 4)
     if head is None:
@@ -103,6 +107,7 @@ def read_frame(fd):
     body = read_exact(fd, size)
     if body is None:
         return None
+    LAST_FRAME[0] = body
     return json.loads(body.decode("utf-8"))
 
 
@@ -480,6 +485,7 @@ class Zygote:
         self.cov_r, cov_w = os.pipe()
         # Objects the child only reads must not be touched by its collector: each touch copies a page.
         gc.freeze()
+        self.oom_before = oom_kills()  # read now, off the next request's path
         self.pid = os.fork()
         if self.pid == 0:
             zygote_main(self.work, ctl_r, out_w, err_w, cov_w)
@@ -588,10 +594,10 @@ def execute(req, seq):
     out_r, err_r = z.out_r, z.err_r
     cov_r = z.cov_r
     write_files(work, req.get("files") or {})
-    oom_before = oom_kills()
+    oom_before = z.oom_before
     start = time.monotonic()
     try:
-        write_all(z.ctl_w, json.dumps(req, separators=(",", ":")).encode("utf-8"))
+        write_all(z.ctl_w, LAST_FRAME[0])
     except OSError:
         pass  # the zygote died: its exit status tells what happened
     os.close(z.ctl_w)

@@ -11,10 +11,11 @@ Prints ONE JSON line:
   members' prompt lengths.
 
 Two documents: `prose` (the built-in generated corpus; chunk prompts differ by a
-token or two, so the batch is left-padded and attention needs a padding mask) and
-`uniform` (one single-token word per token; every chunk prompt has the same length,
-so the batch needs no padding). `team_s` is the prose run; the uniform run shows what
-the fan-out costs when the backend's batch needs no padding mask.
+token or two, so a left-padded batch would need a padding mask; the `hf:` backend's
+split prefill right-pads them without one, see `team_prefill`) and `uniform` (one
+single-token word per token; every chunk prompt has the same length, so the batch
+needs no padding). `team_s` is the prose run; the uniform run shows what the fan-out
+costs when the batch needs no padding at all.
 
 The tiny checkpoint has max_position_embeddings >= 128K and uses sdpa attention. On a
 CPU, a 128K forward pass would alone exceed this benchmark's 3-minute budget, so by
@@ -101,6 +102,11 @@ def phase_team(work: Path, args: argparse.Namespace, doc_name: str, sequential: 
         "members": total,
         "status": result.status,
         "generate_calls": stats.batches,
+        "prefill": {
+            "passes": member.generate_stats.prefill_calls,
+            "pad_tokens": member.generate_stats.pad_tokens,
+            "padded_fallbacks": member.generate_stats.padded_fallbacks,
+        },
         "largest_batch": stats.largest,
         "prompt_tokens": [min(prompts), max(prompts)],
         "peak_mb": _peak_mb(),
@@ -290,6 +296,7 @@ def main() -> None:
                 "full_context_method": how,
                 "team_generate_calls": team["generate_calls"],
                 "team_largest_batch": team["largest_batch"],
+                "team_prefill": team["prefill"],
                 "team_prompt_tokens_min_max": team["prompt_tokens"],
                 "equal_prompts": {
                     "doc": "uniform (every chunk prompt the same length: no padding mask)",

@@ -47,20 +47,66 @@ class Checkpointing:
 
     @asynccontextmanager
     async def open(self) -> AsyncIterator[BaseCheckpointSaver | None]:
-        """Yield a ready saver (or `None` when checkpointing is off)."""
+        """Yield a ready saver (or `None` when checkpointing is off).
+
+        Concurrent runs on one loop share one SQLite connection per file: separate
+        connections writing the same file in parallel make SQLite answer "database is
+        locked" (a deferred transaction cannot upgrade to a write lock while another
+        connection writes), whereas `AsyncSqliteSaver` serialises its own connection.
+        """
         if self.path is None:
             yield self.saver
             return
-        import aiosqlite
-        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+        import asyncio
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        async with aiosqlite.connect(str(self.path)) as conn:
-            # WAL + synchronous=NORMAL: a committed checkpoint survives the process being killed
-            # (only an OS crash can lose the newest ones) without an fsync per checkpoint.
-            await conn.execute("PRAGMA journal_mode=WAL")
-            await conn.execute("PRAGMA synchronous=NORMAL")
-            yield AsyncSqliteSaver(conn)
+        key = (str(self.path.resolve()), id(asyncio.get_running_loop()))
+        shared = _OPEN_SQLITE.get(key)
+        if shared is None:
+            shared = _OPEN_SQLITE[key] = _SharedSqlite(self.path)
+        shared.users += 1
+        try:
+            yield await shared.saver()
+        finally:
+            shared.users -= 1
+            if shared.users == 0:
+                _OPEN_SQLITE.pop(key, None)
+                await shared.close()
+
+
+class _SharedSqlite:
+    """One aiosqlite connection (and saver) for a checkpoint file, shared by concurrent runs."""
+
+    def __init__(self, path: Path) -> None:
+        import asyncio
+
+        self.path = path
+        self.users = 0
+        self._lock = asyncio.Lock()
+        self._conn = None
+        self._saver: BaseCheckpointSaver | None = None
+
+    async def saver(self) -> BaseCheckpointSaver:
+        async with self._lock:
+            if self._saver is None:
+                import aiosqlite
+                from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = await aiosqlite.connect(str(self.path))
+                # WAL + synchronous=NORMAL: a committed checkpoint survives the process being killed
+                # (only an OS crash can lose the newest ones) without an fsync per checkpoint.
+                await conn.execute("PRAGMA journal_mode=WAL")
+                await conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn, self._saver = conn, AsyncSqliteSaver(conn)
+            return self._saver
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn, self._saver = self._conn, None, None
+            await conn.close()
+
+
+_OPEN_SQLITE: dict[tuple[str, int], _SharedSqlite] = {}
 
 
 def parse_checkpointer(spec: str | BaseCheckpointSaver | None) -> Checkpointing:

@@ -15,7 +15,7 @@ warm interpreter per case is what makes this faster than the papers' fresh
 `python3` per case (methods.md Part C §1).
 """
 
-import ast
+import gc
 import json
 import os
 import re
@@ -100,6 +100,8 @@ def build_namespace(source):
 
 def literal(value):
     if isinstance(value, str):
+        import ast  # only call-mode problems need it (preloaded by the sandbox runner)
+
         try:
             return ast.literal_eval(value)
         except (ValueError, SyntaxError, MemoryError, RecursionError):
@@ -170,7 +172,7 @@ def make_tracer(lines):
     return glob
 
 
-def child(spec, code, ns, case, stdin_path, res_w):
+def child(spec, code, ns, case, stdin_fd, res_w):
     """Runs in the forked child; never returns."""
     import io
     import threading
@@ -178,9 +180,8 @@ def child(spec, code, ns, case, stdin_path, res_w):
     status = {"status": "ok"}
     covered = set()
     try:
-        fd = os.open(stdin_path, os.O_RDONLY)
-        os.dup2(fd, 0)
-        os.close(fd)
+        os.dup2(stdin_fd, 0)
+        os.close(stdin_fd)
         sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
         sys.stdout = io.TextIOWrapper(
             io.BufferedWriter(io.FileIO(1, "w", closefd=False), 1 << 16),
@@ -253,12 +254,21 @@ def child(spec, code, ns, case, stdin_path, res_w):
         pass
     try:
         status["coverage"] = sorted(covered)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        status["cpu"] = usage.ru_utime + usage.ru_stime
         data = json.dumps(status).encode()
         view = memoryview(data)
         while view:
             view = view[os.write(res_w, view[:65536]) :]
     except BaseException:
         pass
+    # Close the pipes before exiting: the parent sees EOF now, not after the kernel has torn
+    # down this process's memory, and reaps it later (`Reaper`).
+    for fd in (0, 1, 2, res_w):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
     os._exit(0)
 
 
@@ -272,10 +282,45 @@ def proc_cpu_s(pid):
         return None
 
 
+def stdin_fd(text, workdir, index):
+    """A readable fd holding a case's stdin (an anonymous memfd; a deleted file where there is none)."""
+    raw = text.encode("utf-8")
+    try:
+        fd = os.memfd_create("stdin")
+    except (AttributeError, OSError):
+        path = os.path.join(workdir, f"stdin-{index}.txt")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.unlink(path)
+    view = memoryview(raw)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+PENDING = []
+"""(pid, result) of cases whose child reported and closed its pipes but was not yet reaped."""
+
+
+def reap_pending(spec):
+    """Reap deferred children; a case whose real CPU time (rusage) exceeds the limit becomes a timeout."""
+    while PENDING:
+        pid, res = PENDING.pop()
+        try:
+            _, _, rusage = os.wait4(pid, 0)
+        except ChildProcessError:
+            continue
+        cpu_s = rusage.ru_utime + rusage.ru_stime
+        res["cpu_s"] = round(max(cpu_s, res["cpu_s"]), 4)
+        if cpu_s > spec["case_timeout_s"] and res["outcome"] != "timeout":
+            res.update(
+                outcome="timeout",
+                detail="used {:.2f}s CPU, limit {:.1f}s".format(cpu_s, spec["case_timeout_s"]),
+            )
+
+
 def run_case(spec, code, ns, index, case, workdir):
-    stdin_path = os.path.join(workdir, f"stdin-{index}.txt")
-    with open(stdin_path, "w", encoding="utf-8") as fh:
-        fh.write(case["input"] if spec["io_mode"] == "stdin" else "")
+    in_fd = stdin_fd(case["input"] if spec["io_mode"] == "stdin" else "", workdir, index)
     pipes = [os.pipe() for _ in range(3)]  # stdout, stderr, result
     sys.stdout.flush()
     sys.stderr.flush()
@@ -295,7 +340,7 @@ def run_case(spec, code, ns, index, case, workdir):
                 os.close(r)
                 if w != pipes[2][1]:
                     os.close(w)
-            child(spec, code, ns, case, stdin_path, pipes[2][1])
+            child(spec, code, ns, case, in_fd, pipes[2][1])
         except BaseException:
             traceback.print_exc()
         finally:
@@ -304,6 +349,7 @@ def run_case(spec, code, ns, index, case, workdir):
         os.setpgid(pid, pid)
     except OSError:
         pass
+    os.close(in_fd)
     for _, w in pipes:
         os.close(w)
     fds = {pipes[0][0]: bytearray(), pipes[1][0]: bytearray(), pipes[2][0]: bytearray()}
@@ -357,26 +403,34 @@ def run_case(spec, code, ns, index, case, workdir):
         os.killpg(pid, signal.SIGKILL)
     except OSError:
         pass
-    if exited is None:
-        _, exited, rusage = os.wait4(pid, 0)
     wall = time.monotonic() - start
     for fd in fds:
         os.close(fd)
     try:
-        os.unlink(stdin_path)
-    except OSError:
-        pass
-    stdout = bytes(fds[out_fd]).decode("utf-8", "replace")
-    stderr = bytes(fds[err_fd]).decode("utf-8", "replace")
-    tail = "\n".join(stderr.rstrip().split("\n")[-6:])
-    try:
         report = json.loads(bytes(fds[pipes[2][0]]).decode() or "null")
     except ValueError:
         report = None
+    deferred = False
+    if exited is None:
+        done, st, ru = os.wait4(pid, os.WNOHANG)
+        if done:
+            exited, rusage = st, ru
+        elif report is not None and not timed_out and not output_exceeded:
+            # The child reported and is only exiting: reap it later, so its teardown overlaps
+            # the next case (its final CPU time is checked then, in `reap_pending`).
+            deferred = True
+        else:
+            _, exited, rusage = os.wait4(pid, 0)
+    stdout = bytes(fds[out_fd]).decode("utf-8", "replace")
+    stderr = bytes(fds[err_fd]).decode("utf-8", "replace")
+    tail = "\n".join(stderr.rstrip().split("\n")[-6:])
     res = {"index": index, "wall_s": round(wall, 4), "stderr_tail": clip(tail, 1200), "coverage": []}
     if report:
         res["coverage"] = report.get("coverage", [])
-    cpu_s = rusage.ru_utime + rusage.ru_stime if rusage is not None else 0.0
+    if rusage is not None:
+        cpu_s = rusage.ru_utime + rusage.ru_stime
+    else:
+        cpu_s = float(report.get("cpu", 0.0)) if report else 0.0
     res["cpu_s"] = round(cpu_s, 4)
     if timed_out:
         res.update(
@@ -404,6 +458,8 @@ def run_case(spec, code, ns, index, case, workdir):
             res.update(outcome="wrong_answer", detail=first_difference(stdout, case["output"]))
     else:
         res.update(outcome=report["status"], detail=report.get("detail", ""))
+    if deferred:
+        PENDING.append((pid, res))
     return res
 
 
@@ -436,11 +492,15 @@ def main():
         ]
     else:
         ns = build_namespace(spec["program"])
+        # Everything alive now outlives the cases: keep it out of the children's collections
+        # (which would otherwise touch, and so copy, those pages in every child).
+        gc.freeze()
         for i, case in enumerate(spec["cases"]):
             res = run_case(spec, code, ns, i, case, workdir)
             out["cases"].append(res)
             if spec.get("stop_on_failure") and res["outcome"] != "pass":
                 break
+    reap_pending(spec)
     sys.stdout.write("\n" + marker + json.dumps(out) + "\n")
     sys.stdout.flush()
 

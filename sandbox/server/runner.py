@@ -31,8 +31,10 @@ This is one file on purpose: it travels as a single `-c` argument, so it must
 not import anything but the standard library, and must run on python 3.8+.
 """
 
-import atexit  # noqa: F401  (imported here so each forked child finds them ready: a fork is
-import builtins  # noqa: F401  cheap, importing these in every child is not)
+import ast  # noqa: F401  (these and the block below are imported here so each forked child
+import atexit  # noqa: F401  finds them ready: a fork is cheap, importing them in every child is not;
+import builtins  # noqa: F401  the StepCoder harness's prelude needs ast, copy, string, ... each run)
+import copy  # noqa: F401
 import errno
 import fcntl
 import gc
@@ -45,6 +47,7 @@ import resource
 import select
 import shutil
 import signal
+import string  # noqa: F401
 import struct
 import sys
 import threading  # noqa: F401

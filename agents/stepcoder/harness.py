@@ -13,6 +13,12 @@ process group, so killpg also kills processes the candidate started) with rlimit
 wall-clock limit enforced by the parent, and capped output capture. Forking a
 warm interpreter per case is what makes this faster than the papers' fresh
 `python3` per case (methods.md Part C §1).
+
+Per-execution costs are kept small because a typical APPS+ program has only a few
+cases: the executor ships this file precompiled (`executor.harness_code`), the
+sandbox runner has the prelude's modules imported before it forks, stdin is a
+memfd rather than a file, and a child that reported is reaped after the next case
+has started (its rusage CPU time is still checked then, `reap_pending`).
 """
 
 import gc
@@ -298,17 +304,25 @@ def stdin_fd(text, workdir, index):
     return fd
 
 
+MAX_PENDING = 4
+"""At most this many exited-but-unreaped case children at a time."""
 PENDING = []
 """(pid, result) of cases whose child reported and closed its pipes but was not yet reaped."""
 
 
-def reap_pending(spec):
-    """Reap deferred children; a case whose real CPU time (rusage) exceeds the limit becomes a timeout."""
-    while PENDING:
-        pid, res = PENDING.pop()
+def reap_pending(spec, block=True):
+    """Reap deferred children; a case whose real CPU time (rusage) exceeds the limit becomes a timeout.
+
+    With `block` False only children that are already gone are reaped (the others stay pending).
+    """
+    keep = []
+    for pid, res in PENDING:
         try:
-            _, _, rusage = os.wait4(pid, 0)
+            done, _, rusage = os.wait4(pid, 0 if block else os.WNOHANG)
         except ChildProcessError:
+            continue
+        if not done:
+            keep.append((pid, res))
             continue
         cpu_s = rusage.ru_utime + rusage.ru_stime
         res["cpu_s"] = round(max(cpu_s, res["cpu_s"]), 4)
@@ -317,15 +331,40 @@ def reap_pending(spec):
                 outcome="timeout",
                 detail="used {:.2f}s CPU, limit {:.1f}s".format(cpu_s, spec["case_timeout_s"]),
             )
+    PENDING[:] = keep
 
 
 def run_case(spec, code, ns, index, case, workdir):
+    # Unreaped children count against the sandbox's process limit: keep only a few pending.
+    if PENDING:
+        reap_pending(spec, block=len(PENDING) >= MAX_PENDING)
     in_fd = stdin_fd(case["input"] if spec["io_mode"] == "stdin" else "", workdir, index)
     pipes = [os.pipe() for _ in range(3)]  # stdout, stderr, result
     sys.stdout.flush()
     sys.stderr.flush()
     start = time.monotonic()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        # Out of processes (killed leftovers of earlier cases not yet reaped by the sandbox):
+        # reap what is ours and try once more, else the case fails rather than the whole run.
+        reap_pending(spec)
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            for r, w in pipes:
+                os.close(r)
+                os.close(w)
+            os.close(in_fd)
+            return {
+                "index": index,
+                "outcome": "runtime_error",
+                "detail": f"could not start the case: {exc.strerror} (process limit reached)",
+                "stderr_tail": "",
+                "wall_s": 0.0,
+                "cpu_s": 0.0,
+                "coverage": [],
+            }
     if pid == 0:
         try:
             # Own process group (set on both sides of fork, the classic race-free way),

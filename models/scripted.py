@@ -177,8 +177,23 @@ def load_script_file(path: str | Path) -> ScriptFile:
         raise ModelSpecError(f"{p}: invalid scripted-model file: {exc}") from exc
 
 
+ENTRY_POINT_GROUP = "phalanx.scripted_models"
+"""Packages advertise named scripted models here (name -> module that registers it), so
+`scripted:NAME` works without the caller importing that module first, and without this
+layer importing the layers above it."""
+
+
+def _discover_named(target: str) -> None:
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP, name=target):
+        ep.load()
+
+
 @register_backend("scripted")
 def _load_scripted(target: str) -> ScriptedModel:
+    if target not in _NAMED and not Path(target).is_file():
+        _discover_named(target)
     if target in _NAMED:
         return _NAMED[target]()
     path = Path(target)

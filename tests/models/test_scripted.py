@@ -64,3 +64,19 @@ def test_openai_message_round_trip() -> None:
         {"role": "assistant", "content": None, "function_call": {"name": "g", "arguments": "{}"}}
     )
     assert legacy.tool_calls[0].name == "g"
+
+
+def test_named_models_of_higher_layers_load_without_importing_them_first() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from phalanx.models import load_model\n"
+        "assert 'phalanx.agents.audit' not in sys.modules\n"
+        "m = load_model('scripted:comply')\n"
+        "print(m.name, 'phalanx.agents.audit.scripted_agents' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1] == "True"

@@ -7,6 +7,7 @@ Both run on each tool result (`GuardContext.result`) and on the final answer
 from __future__ import annotations
 
 import math
+import re
 
 from phalanx.policies import seeds as lex
 from phalanx.policies.arithmetic import check_claims, find_claims, safe_eval, sandbox_eval
@@ -73,19 +74,49 @@ class HarmfulFeedbackGuard(Guard):
         self.threshold = threshold
         self.margin = margin
 
+    @staticmethod
+    def _rule(s: str) -> str | None:
+        """The rule category that flags sentence `s`, if any (cheap lexical and structural cues)."""
+        defensive = lex.DEFENSIVE.search(s)
+        if lex.HARMFUL_STATEMENT.search(s) or (
+            lex.INSTRUCTION_CUE.search(s) and lex.HARM_TERMS.search(s) and not defensive
+        ):
+            return "harm-instructions"
+        if lex.TOXIC.search(s):
+            return "toxic-language"
+        if lex.HATEFUL_GENERALISATION.search(s):
+            return "hate"
+        if defensive:
+            return None
+        if lex.ADULT.search(s) and not lex.ADULT_MODERATION.search(s):
+            return "sexual-content"
+        if lex.UNQUALIFIED_ADVICE.search(s) and not (
+            lex.DEFERS_TO_PROFESSIONAL.search(s)
+            and not re.search(r"(?i)\b(?:don'?t|do not|no need|never|skip|bother)\b", s)
+        ):
+            return "unqualified-advice"
+        # Structural: an instruction (imperative, or "you can/should") to do harm to a person.
+        if lex.HARM_TO_PERSON.search(s) and (lex.IMPERATIVE_START.search(s) or lex.INSTRUCTION_CUE.search(s)):
+            return "harm-to-person"
+        if lex.IMPERATIVE_ANY.search(s) and (lex.CRIME_OBJECTS.search(s) or lex.RUMOUR.search(s)):
+            return "crime-instructions"
+        return None
+
     async def check(self, ctx: GuardContext) -> Finding:
         text = flatten_output(ctx.result if ctx.result is not None else ctx.text)
-        sentences = [s for s in split_sentences(_prose_of(text), max_sentences=48) if len(s) > 15]
+        # Short lines are kept: toxic one-liners ("Go to hell.") are short.
+        sentences = [
+            s for s in split_sentences(_prose_of(text), max_sentences=48) if len(s.strip(" .!?\"'")) > 3
+        ]
         if not sentences:
             return Finding.clean("no text")
         flagged: list[str] = []
         best, category = 0.0, None
         for s in sentences:
-            if lex.HARMFUL_STATEMENT.search(s) or (
-                lex.INSTRUCTION_CUE.search(s) and lex.HARM_TERMS.search(s) and not lex.DEFENSIVE.search(s)
-            ):
+            rule = self._rule(s)
+            if rule:
                 flagged.append(s)
-                best, category = 1.0, "harm-instructions"
+                best, category = 1.0, rule
         for s, (label, h, _), (_, b, _) in zip(
             sentences, self.harmful.best(sentences), self.benign.best(sentences), strict=True
         ):

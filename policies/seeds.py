@@ -152,3 +152,108 @@ RISK_TERMS = _rx(
 CONTRAST = _rx(
     r"\b(but|however|although|though|while|yet|in addition|also|can also be misused|it is important to note)\b"
 )
+
+# --- Output-stage lexicons (harmful tool feedback), written from general hazard taxonomies ---
+# (MLCommons AILuminate: harassment / toxic language, sexual content, specialised advice,
+# privacy). General vocabulary only; short lines are where embeddings are weakest, so these
+# cues carry the one-liners.
+
+# Insults addressed to a person: "you (are|'re) (a|an)? <insult>", or insult nouns used as address.
+_INSULT_ADJ = (
+    r"stupid|dumb|idiotic|pathetic|worthless|useless|ugly|disgusting|fat|retarded|brainless|"
+    r"clueless|spineless|a joke|trash|garbage|scum|filth|vermin|a failure|"
+    r"an? (?:idiot|moron|imbecile|loser|fool|clown|freak|jerk|creep|pig|rat|coward|parasite|disgrace|"
+    r"embarrassment|waste of (?:space|air|oxygen))"
+)
+TOXIC = _rx(
+    r"\b(?:you(?:'re| are|r)?|u r|ur) (?:so |such |really |just |truly |completely |a complete |an? utter |"
+    r"the (?:most |biggest |dumbest |stupidest )?)*(?:" + _INSULT_ADJ + r")\b|"
+    r"\b(?:idiot|moron|imbecile|loser|dumbass|dipshit|scumbag|retard|asshole|bastard|bitch|cunt|"
+    r"motherfucker|dickhead|jackass)s?\b|"
+    r"\b(?:fuck(?:ing)?|shit(?:ty)?|piss off)\b|"
+    r"\b(?:shut (?:up|your (?:mouth|face))|go to hell|drop dead|get lost|kill yourself|kys|go die|"
+    r"you suck|nobody (?:likes|loves|cares about|wants) you|everyone hates you|i hate you|"
+    r"watch your back|you(?:'ll| will) (?:regret|pay for) (?:this|it)|"
+    r"i know where you live)\b"
+)
+
+# Sexually explicit / adult material.
+ADULT = _rx(
+    r"\b(porn\w*|xxx|hardcore sex|sex (?:videos?|tapes?|cams?|chat)|nude (?:photos?|pics?|pictures?|videos?)|"
+    r"naked (?:photos?|pics?|pictures?|singles|girls|women|men)|erotic\w*|orgasm\w*|masturbat\w*|"
+    r"(?:sexually )?explicit (?:sex|sexual|scenes?|content|material|videos?)|adult (?:videos?|sites?|"
+    r"content|entertainment|webcams?)|escorts? (?:service|near)|onlyfans|camgirls?|fetish\w*)\b"
+)
+
+# Specialised advice that waves away the professional (medical, legal, financial).
+UNQUALIFIED_ADVICE = _rx(
+    r"\b(?:(?:no need|don'?t need|do not need|there is no need|skip|avoid|instead of) (?:to (?:see|consult|ask|call|"
+    r"hire|pay) )?(?:a |an |your |the )?(?:doctor|physician|lawyer|attorney|accountant|pharmacist|"
+    r"financial advis[oe]r|therapist|professional|specialist|prescription)s?|"
+    r"(?:stop|quit) taking (?:your |the )?(?:[\w-]+ ){0,2}(?:medication|medicine|medicines|insulin|pills|"
+    r"tablets|antidepressants|treatment)|don'?t bother (?:seeing|going to|calling|asking) (?:a |an |your )?"
+    r"(?:doctor|physician|lawyer|attorney|accountant|pharmacist|therapist)|"
+    r"(?:guaranteed|risk-free|can'?t lose|cannot lose|sure-fire) (?:to (?:double|triple|go up|make)|returns?|"
+    r"profits?|investment|way to get rich)|"
+    r"ignore (?:the |your |a )?(?:court|summons|subpoena|doctor'?s? advice|legal advice))"
+)
+
+# Harm verbs aimed at a person ("hit him", "humiliate them", "spy on your wife"): with an
+# imperative or "you can/should" they mark instructions for harming people.
+HARM_TO_PERSON = _rx(
+    r"\b(?:hit|beat|punch|kick|stab|shoot|strangle|choke|drug|poison|threaten|scare|terrori[sz]e|humiliate|"
+    r"blackmail|intimidate|stalk|spy on|track|follow|isolate|trap|lock up|silence|ruin|destroy|hurt|"
+    r"attack|bully|harass|insult|mock|belittle|expose|shame|dox|cheat|exploit|deceive|lie to|trick|"
+    r"seduce|undress|grope|lure|groom|kidnap)\s+(?:him|her|them|the (?:victim|target|child|kids?|girl|boy|"
+    r"woman|man|person|neighbou?r|coworker|colleague|witness)|(?:your|his|her|their) (?:wife|husband|partner|"
+    r"spouse|ex|girlfriend|boyfriend|child|children|kids?|neighbou?r|coworker|colleague|boss|classmate|"
+    r"teacher|rival|target|victim|family))\b"
+)
+IMPERATIVE_START = _rx(
+    r"^(?:\W*(?:then|next|first|finally|now|just|simply|and|so)\W+)*(?:hit|beat|punch|kick|stab|shoot|strangle|"
+    r"choke|drug|poison|threaten|scare|humiliate|blackmail|intimidate|stalk|spy|track|follow|isolate|trap|lock|"
+    r"silence|ruin|destroy|hurt|attack|bully|harass|insult|mock|belittle|expose|shame|dox|exploit|deceive|lie|"
+    r"trick|lure|groom|kidnap|make sure|wait|put|slip|tell|keep|post|send|call|find|get)\b"
+)
+
+# Demeaning generalisations about a protected group ("<group> are inferior / less intelligent ...").
+_GROUP = (
+    r"(?:black|white|asian|arab|jewish|muslim|christian|hindu|gay|lesbian|trans(?:gender)?|disabled|"
+    r"mexican|african|chinese|indian|latino|roma|gypsy|immigrant|foreign|old|poor)?\s?(?:people|persons|folks)|"
+    r"jews|muslims|christians|hindus|blacks|whites|asians|arabs|gays|lesbians|women|men|girls|immigrants|"
+    r"migrants|refugees|foreigners|the disabled|disabled people"
+)
+HATEFUL_GENERALISATION = _rx(
+    r"\b(?:all )?(?:" + _GROUP + r") (?:are|is) (?:all |just |naturally |genetically |simply )?(?:less "
+    r"(?:intelligent|capable|human|worthy)|inferior|subhuman|animals|vermin|parasites|criminals|terrorists|"
+    r"rapists|thieves|dirty|lazy|stupid|a (?:disease|plague|burden|cancer)|evil|worthless)\b|"
+    r"\b(?:" + _GROUP + r") (?:should|must|need to) (?:be (?:banned|deported|exterminated|removed|locked up|"
+    r"kept out|sterili[sz]ed)|not be allowed to|go back)"
+)
+
+# Crime objects an imperative sentence may act on ("move the stolen money", "use the fake passport").
+CRIME_OBJECTS = _rx(
+    r"\b(stolen|counterfeit|forged|fake (?:passports?|ids?|id cards?|documents?|licen[cs]es?|identit(?:y|ies))|"
+    r"dirty money|someone else'?s (?:card|identity|account|password)|the victim'?s?|"
+    r"without (?:his|her|their|the owner'?s?|anyone'?s?) (?:knowledge|consent|permission|noticing))\b"
+)
+# General imperative openers (a tool output that gives orders); paired with crime objects or rumours.
+IMPERATIVE_ANY = _rx(
+    r"^(?:\W*(?:then|next|first|finally|now|just|simply|and|so)\W+)*(?:use|open|take|put|move|buy|sell|send|hide|"
+    r"copy|create|make|get|find|tell|post|install|transfer|withdraw|deposit|spread|share|upload|pay|wire|"
+    r"break|grab|swap|replace|sign|print|fill|register)\b"
+)
+RUMOUR = _rx(
+    r"\b(?:tell|let|inform|text|message) (?:everyone|everybody|all (?:his|her|their) \w+|the whole \w+)\b"
+    r"[^.]{0,40}\b(?:that )?(?:he|she|they|his|her)\b"
+)
+
+# Context that turns an adult-content or advice cue into moderation / responsible advice.
+ADULT_MODERATION = _rx(
+    r"\b(block\w*|filter\w*|restrict\w*|ban(?:s|ned)?|prohibit\w*|rated|age[- ]verif\w*|parental)\b"
+)
+DEFERS_TO_PROFESSIONAL = _rx(
+    r"\b(?:ask|consult|talk to|check with|speak (?:to|with)|see|call) (?:a |an |your )?(?:doctor|physician|"
+    r"lawyer|attorney|accountant|pharmacist|financial advis[oe]r|therapist|professional|specialist)\b"
+    r"(?! (?:is|isn'?t) (?:needed|necessary))"
+)

@@ -92,7 +92,7 @@ DEFENSIVE = _rx(
 # Statement-form harmful instructions inside tool outputs.
 HARMFUL_STATEMENT = _rx(
     r"\b(?:the )?(?:best|easiest|most (?:common|effective)|simplest|quickest|first) (?:way|method|step)s? "
-    r"(?:to|for|in) (?:kill\w*|murder\w*|steal\w*|get away with|caus\w* (?:a |an )?(?:large|massive|explosion)|"
+    r"(?:to|for|in) (?:kill\w*|murder\w*|steal\w*|get away with|"
     r"mak\w* (?:a |an )?(?:bomb|explosive|weapon)|hack\w*|unlawfully|illegal\w*|creat\w* (?:an? )?(?:illegal|"
     r"trojan|virus|malware)|poison\w*)"
 )

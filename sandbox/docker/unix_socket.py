@@ -12,18 +12,17 @@ attach stream is used.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import socket
 import tempfile
 import time
 
+from phalanx.sandbox.docker.socket_channel import SocketChannel
 from phalanx.sandbox.server.protocol import ChannelBroken
 
 MOUNT_POINT = "/run/phalanx"
 SOCKET_NAME = "runner.sock"
-RECV_SIZE = 1 << 16
 
 
 def make_socket_dir(uid: int) -> str:
@@ -39,8 +38,10 @@ def make_socket_dir(uid: int) -> str:
     return path
 
 
-class UnixSocketStream:
+class UnixSocketStream(SocketChannel):
     """Blocking and async byte stream over the connected unix socket."""
+
+    _failure = "runner socket failed"
 
     def __init__(self, sock_dir: str, deadline: float, alive) -> None:
         self.sock_dir = sock_dir
@@ -55,8 +56,7 @@ class UnixSocketStream:
                     sock.close()
                     raise ChannelBroken("the sandbox runner never opened its socket") from None
                 time.sleep(0.005)
-        self._sock = sock
-        self._buf = bytearray()
+        super().__init__(sock)
         self._lock_dir()
 
     def _lock_dir(self) -> None:
@@ -70,65 +70,8 @@ class UnixSocketStream:
             pass
         os.chmod(self.sock_dir, 0o555)
 
-    def read_exact(self, n: int, deadline: float) -> bytes:
-        while len(self._buf) < n:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ChannelBroken("no reply from the sandbox before the deadline", timed_out=True)
-            self._sock.settimeout(remaining)
-            try:
-                chunk = self._sock.recv(RECV_SIZE)
-            except TimeoutError as exc:
-                raise ChannelBroken("no reply from the sandbox before the deadline", timed_out=True) from exc
-            except OSError as exc:
-                raise ChannelBroken(f"runner socket failed: {exc}") from exc
-            if not chunk:
-                raise ChannelBroken("sandbox container went away")
-            self._buf += chunk
-        return self._take(n)
-
-    def write_all(self, data: bytes) -> None:
-        try:
-            self._sock.settimeout(30)
-            self._sock.sendall(data)
-        except OSError as exc:
-            raise ChannelBroken(f"cannot write to the sandbox: {exc}") from exc
-
-    async def aread_exact(self, n: int) -> bytes:
-        loop = asyncio.get_running_loop()
-        while len(self._buf) < n:
-            try:
-                chunk = await loop.sock_recv(self._sock, RECV_SIZE)
-            except OSError as exc:
-                raise ChannelBroken(f"runner socket failed: {exc}") from exc
-            if not chunk:
-                raise ChannelBroken("sandbox container went away")
-            self._buf += chunk
-        return self._take(n)
-
-    async def awrite_all(self, data: bytes) -> None:
-        self._sock.setblocking(False)
-        try:
-            await asyncio.get_running_loop().sock_sendall(self._sock, data)
-        except OSError as exc:
-            raise ChannelBroken(f"cannot write to the sandbox: {exc}") from exc
-
-    def _take(self, n: int) -> bytes:
-        out = bytes(self._buf[:n])
-        del self._buf[:n]
-        return out
-
-    def fileno(self) -> int:
-        return self._sock.fileno()
-
-    def has_unread(self) -> bool:
-        return bool(self._buf)
-
     def close(self) -> None:
-        try:
-            self._sock.close()
-        except OSError:
-            pass
+        self._close_socket()
         remove_socket_dir(self.sock_dir)
 
 

@@ -19,7 +19,7 @@ from phalanx.sandbox.server.protocol import FrameChannel, decode_result, encode_
 def _bare_stream() -> AttachStream:
     stream = AttachStream.__new__(AttachStream)
     stream._raw = bytearray()
-    stream._stdout = bytearray()
+    stream._buf = bytearray()
     stream.stderr_tail = b""
     return stream
 
@@ -34,9 +34,8 @@ def test_demux_reassembles_stdout_however_the_bytes_are_split(frames, cuts):
     stream = _bare_stream()
     points = sorted({0, len(wire), *(c % (len(wire) + 1) for c in cuts)})
     for a, b in zip(points, points[1:], strict=False):
-        stream._raw += wire[a:b]
-        stream._demux()
-    assert bytes(stream._stdout) == b"".join(p for kind, p in frames if kind == 1)
+        stream._feed(wire[a:b])
+    assert bytes(stream._buf) == b"".join(p for kind, p in frames if kind == 1)
     assert stream.stderr_tail == b"".join(p for kind, p in frames if kind == 2)[-4096:]
     assert stream._raw == bytearray()
 

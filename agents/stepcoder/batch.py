@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from phalanx.agents.stepcoder.errors import DatasetError
-from phalanx.agents.stepcoder.executor import Executor
+from phalanx.agents.stepcoder.executor import Executor, ExecutorConfig
+from phalanx.agents.stepcoder.sandboxes import APPS_IMAGE, open_apps_sandbox
 from phalanx.agents.stepcoder.types import Problem, ProgramResult
+from phalanx.sandbox import Sandbox
 
 
 class Job(NamedTuple):
@@ -154,3 +156,35 @@ class _Progress:
         if self.enabled:
             status = f"[green]{self.passed} passed[/] [red]{self.failed} failed[/]"
             self._bar.update(self._task, advance=1, status=status)
+
+
+async def run_batch_in_sandbox(
+    jobs: Iterable[Job],
+    *,
+    sandbox: Sandbox | None,
+    backend: str = "docker",
+    image: str = APPS_IMAGE,
+    workers: int = 4,
+    config: ExecutorConfig | None = None,
+    out_dir: Path | None = None,
+    progress: bool = True,
+    description: str = "executing",
+) -> list[ProgramResult]:
+    """`run_batch` in `sandbox`, or in one opened from `backend`/`image`/`workers` and closed after.
+
+    With `out_dir`, results go to (and resume from) `out_dir/results.jsonl`.
+    """
+    own = sandbox is None
+    sb = sandbox if sandbox is not None else open_apps_sandbox(backend, image=image, workers=workers)
+    try:
+        return await run_batch(
+            Executor(sb, config),
+            jobs,
+            out_path=out_dir / "results.jsonl" if out_dir else None,
+            concurrency=workers,
+            progress=progress,
+            description=description,
+        )
+    finally:
+        if own:
+            await sb.aclose()

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from phalanx.agents.stepcoder.batch import Job, run_batch
+from phalanx.agents.stepcoder.batch import Job, run_batch_in_sandbox
 from phalanx.agents.stepcoder.data import load_problems
-from phalanx.agents.stepcoder.executor import Executor, ExecutorConfig
-from phalanx.agents.stepcoder.sandboxes import APPS_IMAGE, open_apps_sandbox
+from phalanx.agents.stepcoder.executor import ExecutorConfig
+from phalanx.agents.stepcoder.sandboxes import APPS_IMAGE
 from phalanx.agents.stepcoder.types import Problem, ProgramResult
 from phalanx.agents.stepcoder.verify import DIFFICULTY_ORDER
 from phalanx.models import ChatModel, GenerationConfig, Message, load_model
@@ -160,20 +160,17 @@ async def evaluate_model(
         if not isinstance(model, ChatModel):
             await chat.aclose()
     out = Path(out_dir) if out_dir is not None else None
-    own = sandbox is None
-    sb = sandbox if sandbox is not None else open_apps_sandbox(backend, image=image, workers=workers)
-    try:
-        results = await run_batch(
-            Executor(sb, config or ExecutorConfig(stop_on_failure=True)),
-            jobs,
-            out_path=out / "results.jsonl" if out else None,
-            concurrency=workers,
-            progress=progress,
-            description="executing samples",
-        )
-    finally:
-        if own:
-            await sb.aclose()
+    results = await run_batch_in_sandbox(
+        jobs,
+        sandbox=sandbox,
+        backend=backend,
+        image=image,
+        workers=workers,
+        config=config or ExecutorConfig(stop_on_failure=True),
+        out_dir=out,
+        progress=progress,
+        description="executing samples",
+    )
     summary = summarise_eval(getattr(chat, "name", str(model)), problems, results, n, ks)
     if out is not None:
         with (out / "samples.jsonl").open("w", encoding="utf-8") as fh:

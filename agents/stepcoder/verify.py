@@ -8,10 +8,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from phalanx.agents.stepcoder.batch import Job, run_batch
+from phalanx.agents.stepcoder.batch import Job, run_batch_in_sandbox
 from phalanx.agents.stepcoder.data import load_problems
-from phalanx.agents.stepcoder.executor import Executor, ExecutorConfig
-from phalanx.agents.stepcoder.sandboxes import APPS_IMAGE, open_apps_sandbox
+from phalanx.agents.stepcoder.executor import ExecutorConfig
+from phalanx.agents.stepcoder.sandboxes import APPS_IMAGE
 from phalanx.agents.stepcoder.types import Problem, ProgramResult
 from phalanx.sandbox import Sandbox
 
@@ -114,23 +114,18 @@ async def verify_apps(
         DatasetError: unreadable data. SandboxUnavailable: the sandbox cannot run.
     """
     problems = load_problems(data, limit=limit)
-    own = sandbox is None
-    sb = sandbox if sandbox is not None else open_apps_sandbox(backend, image=image, workers=workers)
     out = Path(out_dir) if out_dir is not None else None
-    try:
-        executor = Executor(sb, config)
-        jobs = [Job(p, p.canonical_solution) for p in problems]
-        results = await run_batch(
-            executor,
-            jobs,
-            out_path=out / "results.jsonl" if out else None,
-            concurrency=workers,
-            progress=progress,
-            description="verifying",
-        )
-    finally:
-        if own:
-            await sb.aclose()
+    results = await run_batch_in_sandbox(
+        [Job(p, p.canonical_solution) for p in problems],
+        sandbox=sandbox,
+        backend=backend,
+        image=image,
+        workers=workers,
+        config=config,
+        out_dir=out,
+        progress=progress,
+        description="verifying",
+    )
     summary = summarise(problems, results)
     if out is not None:
         (out / "summary.json").write_text(json.dumps(summary.model_dump(mode="json"), indent=2) + "\n")

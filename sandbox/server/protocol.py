@@ -60,20 +60,30 @@ class FrameChannel:
         self._next_id = 0
         self.broken = False
 
+    def _frame(self, message: dict[str, Any]) -> bytes:
+        """The next request as one length-prefixed frame (raises if the channel is broken)."""
+        if self.broken:
+            raise ChannelBroken("channel already broken")
+        self._next_id += 1
+        body = json.dumps({**message, "id": self._next_id}, separators=(",", ":")).encode("utf-8")
+        return struct.pack(">I", len(body)) + body
+
+    def _checked(self, reply: dict[str, Any]) -> dict[str, Any]:
+        if reply.get("id") != self._next_id:
+            self.broken = True
+            raise ChannelBroken("sandbox replied out of order")
+        return reply
+
     def call(self, message: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         """Send `message` and wait up to `timeout_s` for its reply.
 
         Raises:
             ChannelBroken: the stream failed or timed out; the channel is unusable afterwards.
         """
-        if self.broken:
-            raise ChannelBroken("channel already broken")
-        self._next_id += 1
-        message = {**message, "id": self._next_id}
-        body = json.dumps(message, separators=(",", ":")).encode("utf-8")
+        frame = self._frame(message)
         deadline = time.monotonic() + timeout_s
         try:
-            self._stream.write_all(struct.pack(">I", len(body)) + body)
+            self._stream.write_all(frame)
             (size,) = struct.unpack(">I", self._stream.read_exact(4, deadline))
             reply = json.loads(self._stream.read_exact(size, deadline).decode("utf-8"))
         except ChannelBroken:
@@ -82,10 +92,7 @@ class FrameChannel:
         except (OSError, ValueError) as exc:
             self.broken = True
             raise ChannelBroken(f"sandbox stream failed: {exc}") from exc
-        if reply.get("id") != self._next_id:
-            self.broken = True
-            raise ChannelBroken("sandbox replied out of order")
-        return reply
+        return self._checked(reply)
 
     async def acall(self, message: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         """Async `call` for streams with `awrite_all`/`aread_exact` (no thread hand-off).
@@ -94,15 +101,11 @@ class FrameChannel:
             ChannelBroken: as `call`; also when the caller is cancelled mid-call (the stream's
                 position is then unknown, so the channel is unusable).
         """
-        if self.broken:
-            raise ChannelBroken("channel already broken")
-        self._next_id += 1
-        message = {**message, "id": self._next_id}
-        body = json.dumps(message, separators=(",", ":")).encode("utf-8")
+        frame = self._frame(message)
         stream: Any = self._stream
         try:
             async with asyncio.timeout(timeout_s):
-                await stream.awrite_all(struct.pack(">I", len(body)) + body)
+                await stream.awrite_all(frame)
                 (size,) = struct.unpack(">I", await stream.aread_exact(4))
                 reply = json.loads((await stream.aread_exact(size)).decode("utf-8"))
         except TimeoutError as exc:
@@ -117,10 +120,7 @@ class FrameChannel:
         except BaseException:
             self.broken = True
             raise
-        if reply.get("id") != self._next_id:
-            self.broken = True
-            raise ChannelBroken("sandbox replied out of order")
-        return reply
+        return self._checked(reply)
 
     def close(self) -> None:
         self.broken = True

@@ -117,6 +117,8 @@ class PrototypeIndex:
         """For each text: (best label, cosine, matching prototype)."""
         if not texts:
             return []
-        sims = self.embedder.embed(texts) @ self._ensure().T
+        import torch  # not numpy: see phalanx.policies.harm_corpus._topk_mean (BLAS thread pool)
+
+        sims = (torch.from_numpy(self.embedder.embed(texts)) @ torch.from_numpy(self._ensure()).T).numpy()
         idx = sims.argmax(axis=1)
         return [(self.labels[j], float(sims[i, j]), self.texts[j]) for i, j in enumerate(idx)]

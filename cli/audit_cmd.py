@@ -31,7 +31,7 @@ def toolsword(
         Path, typer.Option("--out", help="Output folder (results.jsonl, summary.json, report.html).")
     ],
     policies: Annotated[
-        str, typer.Option("--policies", help="default, none, or a policy YAML file.")
+        str, typer.Option("--policies", help="default, strict, none, or a policy YAML file.")
     ] = "default",
     judge: Annotated[
         str, typer.Option("--judge", help="rules, or a model spec judging the answers.")
@@ -107,4 +107,10 @@ def toolsword(
     benign = summary["benign"]
     if benign["n"]:
         typer.echo(f"benign blocked: {benign['blocked']}/{benign['n']} ({100 * benign['blocked_rate']:.1f}%)")
+    harmless = summary.get("harmless_outputs", {})
+    if harmless.get("n"):
+        typer.echo(
+            f"harmless tool outputs flagged as harmful: {harmless['flagged_harmful']}/{harmless['n']} "
+            f"({100 * harmless['flagged_rate']:.1f}%)"
+        )
     typer.echo(f"wrote {out / 'results.jsonl'}, {out / 'summary.json'}, {out / 'report.html'}")

@@ -20,6 +20,9 @@ for layer in LAYERS:
 setup(
     packages=packages,
     package_dir=package_dir,
-    package_data={"": ["*.json", "*.yaml", "*.j2", "*.txt", "*.html", "*.md", "*.jsonl"]},
+    package_data={
+        "": ["*.json", "*.yaml", "*.j2", "*.txt", "*.html", "*.md", "*.jsonl"],
+        "phalanx.policies": ["data/harm_corpus/*.jsonl", "data/harm_corpus/*.npz", "data/harm_corpus/*.md"],
+    },
     include_package_data=True,
 )

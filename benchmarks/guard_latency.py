@@ -4,6 +4,7 @@ Workload: the recorded tool calls and results of ToolSword's output-stage record
 confict) when the shared data is beside the checkout, else synthetic calls. Tool descriptions
 and seed prototypes are embedded once (warm-up); each timed call runs the execution guards
 on the call and the output guards on its result, as `PolicyToolHook` does.
+Usage: python benchmarks/guard_latency.py [POLICY] (default, strict or a policy file).
 Prints one JSON line: p50_ms, p95_ms, mean_ms, n, embed_one_ms (one sentence embedding, the
 reference cost) and p50_over_embed (ratio).
 """
@@ -48,7 +49,8 @@ def _workload() -> list[tuple[dict, dict, str, str]]:
 async def main() -> None:
     from phalanx.policies import PolicyStack, SentenceEmbedder, ToolSpec
 
-    stack = PolicyStack("default")
+    policy = sys.argv[1] if len(sys.argv) > 1 else "default"
+    stack = PolicyStack(policy)
     work = _workload()
     specs = [ToolSpec.from_openai(s) for s, *_ in work]
     # Warm-up: model load, prototypes, and every distinct tool description (cached afterwards).
@@ -76,7 +78,7 @@ async def main() -> None:
         json.dumps(
             {
                 "benchmark": "guard_latency",
-                "policy": "default",
+                "policy": policy,
                 "n": len(times),
                 "p50_ms": round(p50, 2),
                 "p95_ms": round(p95, 2),

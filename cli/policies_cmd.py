@@ -25,7 +25,7 @@ def screen(
         str, typer.Option("--stage", help="input (user turns) or output (answers / tool outputs).")
     ] = "input",
     policy: Annotated[
-        str, typer.Option("--policy", help="default, none, or a policy YAML file.")
+        str, typer.Option("--policy", help="default, strict, none, or a policy YAML file.")
     ] = "default",
 ) -> None:
     """Print one JSON line per query: {"query", "blocked", "action", "guard", "reason"}."""
@@ -47,7 +47,7 @@ def screen(
 
 @policies_app.command("show")
 def show(
-    policy: Annotated[str, typer.Argument(help="default, none, or a policy YAML file.")] = "default",
+    policy: Annotated[str, typer.Argument(help="default, strict, none, or a policy YAML file.")] = "default",
 ) -> None:
     """Print a policy's resolved configuration as JSON (every guard, action and threshold)."""
     from phalanx.policies import PolicyError, load_policy
@@ -57,3 +57,84 @@ def show(
     except PolicyError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+@policies_app.command("build-harm-index")
+def build_harm_index(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the index (.npz).")],
+    harmful: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--harmful", help="Harmful-text corpus (JSONL with 'text', or one text per line); repeatable."
+        ),
+    ] = None,
+    benign: Annotated[
+        list[Path] | None,
+        typer.Option("--benign", help="Benign-text corpus, same format; repeatable."),
+    ] = None,
+    fpr: Annotated[
+        float, typer.Option("--fpr", help="Target benign false-positive rate (cross-validated).")
+    ] = 0.05,
+    k: Annotated[int, typer.Option("--k", help="Neighbours averaged per side.")] = 5,
+    seeds: Annotated[
+        str | None,
+        typer.Option("--seeds", help="Seed file whose sentences join the corpora ('none' to leave out)."),
+    ] = None,
+) -> None:
+    """Build the harmful-feedback guard's corpus index and print its cross-validated metrics as JSON.
+
+    Without --harmful/--benign it rebuilds the shipped index from the shipped corpora. Point a
+    policy at the result with `options: {harm_index: PATH}` under `harmful_feedback`.
+    """
+    from phalanx.policies import PolicyError
+    from phalanx.policies.embedder import SentenceEmbedder
+    from phalanx.policies.harm_corpus import build_index, default_corpora, read_corpus
+    from phalanx.policies.seeds import load_seeds
+
+    try:
+        seed_set = None if seeds == "none" else load_seeds(seeds)
+        h, b = default_corpora(seed_set)
+        if harmful:
+            h = [r for p in harmful for r in read_corpus(p)]
+        if benign:
+            b = [r for p in benign for r in read_corpus(p)]
+        index = build_index(
+            h, b, SentenceEmbedder.shared(), k=k, fpr=fpr, progress=lambda m: typer.echo(m, err=True)
+        )
+        index.save(out)
+    except PolicyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps({"out": str(out), **index.meta["cv"]}))
+
+
+@policies_app.command("eval-harm-index")
+def eval_harm_index(
+    index: Annotated[
+        str | None, typer.Option("--index", help="Index file (default: the shipped one).")
+    ] = None,
+    harmful: Annotated[
+        list[Path] | None,
+        typer.Option("--harmful", help="Labelled-harmful texts; repeatable (default: shipped held-out set)."),
+    ] = None,
+    benign: Annotated[
+        list[Path] | None,
+        typer.Option("--benign", help="Labelled-benign texts; repeatable (default: shipped held-out set)."),
+    ] = None,
+) -> None:
+    """Measure a harm index on labelled texts the way the guard decides; prints recall and FPR as JSON."""
+    from phalanx.policies import PolicyError
+    from phalanx.policies.embedder import SentenceEmbedder
+    from phalanx.policies.harm_corpus import HarmCorpusIndex, evaluate_index, heldout_corpora, read_corpus
+
+    try:
+        h, b = heldout_corpora()
+        if harmful:
+            h = [r for p in harmful for r in read_corpus(p)]
+        if benign:
+            b = [r for p in benign for r in read_corpus(p)]
+        result = evaluate_index(HarmCorpusIndex.load(index), h, b, SentenceEmbedder.shared())
+    except PolicyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(result))

@@ -1,7 +1,8 @@
 """Policy files: which guards run, what each does when it flags, thresholds (YAML or pydantic).
 
 `default` (shipped as `default_policy.yaml`) turns on every ToolSword guard with the
-deterministic detectors; `none` turns every guard off (the baseline of an audit).
+deterministic detectors; `strict` (`strict_policy.yaml`) adds the recall-first corpus index to
+the harmful-feedback guard; `none` turns every guard off (the baseline of an audit).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from phalanx.policies.errors import PolicyConfigError
 from phalanx.policies.types import GuardAction
 
-BUILTIN_POLICIES = {"default": Path(__file__).with_name("default_policy.yaml")}
+BUILTIN_POLICIES = {
+    "default": Path(__file__).with_name("default_policy.yaml"),
+    "strict": Path(__file__).with_name("strict_policy.yaml"),
+}
 
 
 class GuardConfig(BaseModel):

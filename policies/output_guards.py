@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 import re
+from functools import cache
 
 from phalanx.policies import seeds as lex
 from phalanx.policies.arithmetic import check_claims, find_claims, safe_eval, sandbox_eval
 from phalanx.policies.consistency import JObject, check_structured, parse_lenient
 from phalanx.policies.embedder import PrototypeIndex, SentenceEmbedder
 from phalanx.policies.guard import Guard, GuardResources, register_guard
+from phalanx.policies.harm_corpus import HarmCorpusIndex
 from phalanx.policies.judge_guard import ModelJudgeGuard, with_judge
 from phalanx.policies.seeds import SeedSet
 from phalanx.policies.text import flatten_output, split_sentences
@@ -57,14 +59,23 @@ class HarmfulFeedbackGuard(Guard):
 
     Rules: statement-form instructions for harm ("the easiest way to kill ..."). Embeddings:
     a sentence closer than `threshold` to a harmful-content (or harmful-request) prototype and
-    closer to it than to every benign prototype by `margin`. `spans` lists the flagged
-    sentences, so `redact` can drop exactly those.
+    closer to it than to every benign prototype by `margin`. Corpus: with `corpus` (a
+    `HarmCorpusIndex`), every run of 1-3 statements whose nearest-neighbour score reaches the
+    index's calibrated threshold. `spans` lists the flagged sentences, so `redact` can drop
+    exactly those.
     """
 
     name = "harmful_feedback"
     stage = Stage.OUTPUT
 
-    def __init__(self, embedder: SentenceEmbedder, seeds: SeedSet, threshold: float, margin: float) -> None:
+    def __init__(
+        self,
+        embedder: SentenceEmbedder,
+        seeds: SeedSet,
+        threshold: float,
+        margin: float,
+        corpus: HarmCorpusIndex | None = None,
+    ) -> None:
         harmful = {f"content:{k}": v for k, v in seeds.harmful_content.items()}
         harmful.update({f"request:{k}": v for k, v in seeds.harmful_requests.items()})
         benign = dict(seeds.benign_content)
@@ -73,6 +84,8 @@ class HarmfulFeedbackGuard(Guard):
         self.benign = PrototypeIndex(embedder, benign)
         self.threshold = threshold
         self.margin = margin
+        self.embedder = embedder
+        self.corpus = corpus
 
     @staticmethod
     def _rule(s: str) -> str | None:
@@ -126,6 +139,13 @@ class HarmfulFeedbackGuard(Guard):
                 flagged.append(s)
                 if h > best or category is None:
                     best, category = max(best, h), label
+        if self.corpus is not None:
+            top, new = self.corpus.flag_passage(text, sentences, self.embedder)
+            new = [x for x in new if x not in flagged]
+            if new:
+                flagged.extend(new)
+                if category is None:
+                    best, category = top, "harm-corpus"
         if flagged:
             return Finding(
                 flagged=True,
@@ -228,13 +248,24 @@ class ErrorConflictGuard(Guard):
         return Finding.clean("answer does not hide a flagged result")
 
 
+@cache
+def _harm_index(path: str | None) -> HarmCorpusIndex:
+    return HarmCorpusIndex.load(path)
+
+
 @register_guard("harmful_feedback", Stage.OUTPUT)
 def _build_hf(config, res: GuardResources) -> Guard:
+    """Options: `harm_index` — `default` (the shipped `HarmCorpusIndex`), a path to one, or `none` (the default)."""
+    index_opt = str(config.options.get("harm_index", "none"))
+    corpus = (
+        None if index_opt.lower() == "none" else _harm_index(None if index_opt == "default" else index_opt)
+    )
     guard = HarmfulFeedbackGuard(
         res.embedder,
         res.seeds,
         threshold=config.threshold if config.threshold is not None else 0.55,
         margin=config.margin if config.margin is not None else 0.04,
+        corpus=corpus,
     )
     return with_judge(guard, config, res, ModelJudgeGuard.HARMFUL_FEEDBACK)
 

@@ -27,16 +27,40 @@ def screen(
     policy: Annotated[
         str, typer.Option("--policy", help="default, strict, none, or a policy YAML file.")
     ] = "default",
+    summary: Annotated[
+        bool, typer.Option("--summary", help="Print one JSON line of counts instead of a line per query.")
+    ] = False,
 ) -> None:
-    """Print one JSON line per query: {"query", "blocked", "action", "guard", "reason"}."""
+    """Print one JSON line per query: {"query", "blocked", "action", "guard", "reason"}.
+
+    With --summary: {"n", "blocked", "blocked_rate", "by_guard"} for the whole file.
+    """
     import asyncio
+    from collections import Counter
 
     from phalanx.policies import PolicyError
     from phalanx.policies.screen import read_queries, screen_queries
 
     async def go() -> None:
+        n, by_guard = 0, Counter()
         async for row in screen_queries(read_queries(file), policy, stage):
-            typer.echo(json.dumps(row, ensure_ascii=False))
+            n += 1
+            if row["blocked"]:
+                by_guard[row["guard"] or "unknown"] += 1
+            if not summary:
+                typer.echo(json.dumps(row, ensure_ascii=False))
+        if summary:
+            blocked = sum(by_guard.values())
+            typer.echo(
+                json.dumps(
+                    {
+                        "n": n,
+                        "blocked": blocked,
+                        "blocked_rate": round(blocked / n, 4) if n else None,
+                        "by_guard": dict(by_guard.most_common()),
+                    }
+                )
+            )
 
     try:
         asyncio.run(go())

@@ -83,6 +83,18 @@ def show(
         raise typer.Exit(2) from exc
 
 
+def _progress_bar():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    )
+
+
 @policies_app.command("build-harm-index")
 def build_harm_index(
     out: Annotated[Path, typer.Option("--out", help="Where to write the index (.npz).")],
@@ -112,19 +124,23 @@ def build_harm_index(
     """
     from phalanx.policies import PolicyError
     from phalanx.policies.embedder import SentenceEmbedder
-    from phalanx.policies.harm_corpus import build_index, default_corpora, read_corpus
+    from phalanx.policies.harm_corpus import build_index, default_corpora
     from phalanx.policies.seeds import load_seeds
 
     try:
-        seed_set = None if seeds == "none" else load_seeds(seeds)
-        h, b = default_corpora(seed_set)
-        if harmful:
-            h = [r for p in harmful for r in read_corpus(p)]
-        if benign:
-            b = [r for p in benign for r in read_corpus(p)]
-        index = build_index(
-            h, b, SentenceEmbedder.shared(), k=k, fpr=fpr, progress=lambda m: typer.echo(m, err=True)
-        )
+        h, b = default_corpora(None if seeds == "none" else load_seeds(seeds), harmful or (), benign or ())
+        with _progress_bar() as bar:
+            task = bar.add_task("building", total=None)
+            index = build_index(
+                h,
+                b,
+                SentenceEmbedder.shared(),
+                k=k,
+                fpr=fpr,
+                progress=lambda done, total, label: bar.update(
+                    task, completed=done, total=total, description=label
+                ),
+            )
         index.save(out)
     except PolicyError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -149,15 +165,20 @@ def eval_harm_index(
     """Measure a harm index on labelled texts the way the guard decides; prints recall and FPR as JSON."""
     from phalanx.policies import PolicyError
     from phalanx.policies.embedder import SentenceEmbedder
-    from phalanx.policies.harm_corpus import HarmCorpusIndex, evaluate_index, heldout_corpora, read_corpus
+    from phalanx.policies.harm_corpus import HarmCorpusIndex, evaluate_index, heldout_corpora
 
     try:
-        h, b = heldout_corpora()
-        if harmful:
-            h = [r for p in harmful for r in read_corpus(p)]
-        if benign:
-            b = [r for p in benign for r in read_corpus(p)]
-        result = evaluate_index(HarmCorpusIndex.load(index), h, b, SentenceEmbedder.shared())
+        h, b = heldout_corpora(harmful or (), benign or ())
+        loaded = HarmCorpusIndex.load(index)
+        with _progress_bar() as bar:
+            task = bar.add_task("scoring", total=len(h) + len(b))
+            result = evaluate_index(
+                loaded,
+                h,
+                b,
+                SentenceEmbedder.shared(),
+                progress=lambda done, total, label: bar.update(task, completed=done, description=label),
+            )
     except PolicyError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

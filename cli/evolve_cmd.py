@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 class _EvolveGroup(TyperGroup):
     """`phalanx evolve DATA ...` runs `evolve run DATA ...`; `evolve eval` stays a subcommand."""
 
-    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+    def parse_args(self, ctx, args):
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["run", *args]
         return super().parse_args(ctx, args)

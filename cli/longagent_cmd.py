@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Literal, NoReturn
 
 import typer
 
@@ -18,7 +19,7 @@ _LEADER_HELP = "Leader model spec (hf:DIR, openai:URL#NAME, scripted:NAME...)."
 _MEMBER_HELP = "Member model spec (one member per chunk, all sharing this model)."
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", fg="red", err=True)
     raise typer.Exit(2)
 
@@ -156,6 +157,7 @@ def niah(
 
     if needles not in ("single", "multi"):
         _fail(f"--needles must be 'single' or 'multi', got {needles!r}")
+    kind: Literal["single", "multi"] = "multi" if needles == "multi" else "single"
     try:
         length_list = [parse_length(x) for x in lengths.split(",") if x.strip()]
         depth_list = [float(x) for x in depths.split(",") if x.strip()]
@@ -185,7 +187,7 @@ def niah(
                     lambda: team,
                     length_list,
                     depth_list,
-                    needles,
+                    kind,
                     out_dir=out,
                     corpus=text,
                     seed=seed,

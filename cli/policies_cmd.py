@@ -42,7 +42,7 @@ def screen(
     from phalanx.policies.screen import read_queries, screen_queries
 
     async def go() -> None:
-        n, by_guard = 0, Counter()
+        n, by_guard = 0, Counter[str]()
         async for row in screen_queries(read_queries(file), policy, stage):
             n += 1
             if row["blocked"]:

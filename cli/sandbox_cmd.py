@@ -126,7 +126,7 @@ def build_image_cmd(
         client = connect()
         for n in names:
             with console.status(f"building sandbox image {n!r}") as status:
-                tags[n] = build_image(client, n, force=force, log=lambda msg, s=status: s.update(msg))
+                tags[n] = build_image(client, n, force=force, log=status.update)
             console.print(f"[green]✓[/] {n}: {tags[n]}")
     except SandboxError as exc:
         _fail(str(exc), 1)

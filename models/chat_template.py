@@ -82,7 +82,7 @@ def build_response(
 ) -> ChatResponse:
     """Turn generated text into a `ChatResponse` (tool calls and JSON parsed best-effort)."""
     content: str | None = text
-    calls = []
+    calls: list = []
     if tools and supports_tools:
         names = {t.get("function", t).get("name") for t in tools}
         content, calls = parse_tool_calls(text, names)

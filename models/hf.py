@@ -237,7 +237,7 @@ def _load_pretrained(path: Path, device: str | None) -> tuple[Any, Any]:
                 "(phalanx never downloads); pass a directory written by save_pretrained"
             ) from exc
         raise ModelSpecError(f"cannot load hf model from {path}: {exc}") from exc
-    model.to(device)
+    model.to(device)  # type: ignore[arg-type]  # transformers types `to` through a wrapper
     model.eval()
     return model, tokenizer
 

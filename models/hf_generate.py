@@ -361,7 +361,8 @@ def generate_batch(
                 mask[row, : len(p) - 1] = 1
                 ids[row, width] = p[-1]
                 mask[row, width] = 1
-            extra = {_cache_argument(model): cache}
+            # _split_prefill returns a cache only for models that take one, so the name exists.
+            extra: dict[str, Any] = {str(_cache_argument(model)): cache}
         else:
             # Left-padded fallback; an all-ones mask (equal lengths) still takes sdpa's fast path.
             width = max(len(p) for p in prompts)

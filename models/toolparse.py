@@ -39,7 +39,7 @@ def _json_objects(text: str) -> list[tuple[int, int, Any]]:
 def _as_call(value: Any, known: set[str] | None) -> ToolCall | None:
     if not isinstance(value, dict):
         return None
-    fn = value.get("function") if isinstance(value.get("function"), dict) else value
+    fn: dict[str, Any] = value["function"] if isinstance(value.get("function"), dict) else value
     name = fn.get("name")
     if not isinstance(name, str) or (known is not None and name not in known):
         return None

@@ -185,7 +185,7 @@ def _check_object(obj: JObject, where: str, issues: list[str]) -> None:
             )
         seen.setdefault(key, value)
     flat = {_norm_key(k): v for k, v in obj.pairs}
-    nums = {k: _num(v) for k, v in flat.items() if _num(v) is not None}
+    nums: dict[str, float] = {k: n for k, v in flat.items() if (n := _num(v)) is not None}
     for a_suf, b_suf, conv, abs_tol, rel_tol in _UNIT_PAIRS:
         for key, a in nums.items():
             if not key.endswith(a_suf):

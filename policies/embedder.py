@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -97,7 +97,7 @@ class SentenceEmbedder:
 class PrototypeIndex:
     """Labelled prototype sentences; scores a text by its best cosine match per label."""
 
-    def __init__(self, embedder: SentenceEmbedder, prototypes: dict[str, Sequence[str]]) -> None:
+    def __init__(self, embedder: SentenceEmbedder, prototypes: Mapping[str, Sequence[str]]) -> None:
         self.embedder = embedder
         self.labels: list[str] = []
         texts: list[str] = []

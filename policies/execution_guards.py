@@ -261,8 +261,9 @@ class RiskyCueGuard(Guard):
             self._cache[key] = self._judge(tool.description, notes)
         return self._cache[key]
 
-    def _clauses(self, description: str) -> list[str]:
-        out: list[str] = []
+    def _clauses(self, description: str) -> list[tuple[str, bool]]:
+        """Clauses of `description`, each with whether it comes after the tool's stated purpose."""
+        out: list[tuple[str, bool]] = []
         for i, sent in enumerate(split_sentences(description)):
             pieces = re.split(r",?\s*\b(?:but|however|although|yet)\b,?\s*", sent, flags=re.IGNORECASE)
             for j, piece in enumerate(pieces):
@@ -287,20 +288,20 @@ class RiskyCueGuard(Guard):
         texts = [c for c, _ in clauses]
         if not texts:
             return Finding.clean("no description")
-        best = (0.0, None, None)
+        best: tuple[float, str | None, str | None] = (0.0, None, None)
         for (label, s, _), (_, b, _), text in zip(
             self.risk.best(texts), self.benign.best(texts), texts, strict=True
         ):
             if s > b and s > best[0]:
                 best = (s, label, text)
-        score, label, text = best
-        if label is not None and score >= self.threshold:
+        score, best_label, best_text = best
+        if best_label is not None and score >= self.threshold:
             return Finding(
                 flagged=True,
                 score=score,
-                category=label,
-                spans=[text],
-                reason=f"tool description resembles risk cue {label!r} (cosine {score:.2f})",
+                category=best_label,
+                spans=[best_text] if best_text else [],
+                reason=f"tool description resembles risk cue {best_label!r} (cosine {score:.2f})",
             )
         return Finding(flagged=False, score=score, reason="no risk cue in the tool description")
 

@@ -118,7 +118,7 @@ class HarmCorpusIndex:
 
     def flagged_windows(self, z: np.ndarray) -> tuple[float, set[int]]:
         """Best window score and the sentence positions covered by windows at or above the threshold."""
-        best, hit = -1.0, set()
+        best, hit = -1.0, set[int]()
         for score, i, j in window_scores(z):
             best = max(best, score)
             if score >= self.threshold:

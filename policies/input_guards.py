@@ -82,13 +82,13 @@ class MaliciousQueryGuard(Guard):
                     reason="asks how to avoid detection",
                     spans=[seg],
                 )
-        score, label, seg = self.scorer.score(_segments(text))
+        score, label, best_seg = self.scorer.score(_segments(text))
         if label is not None and score >= self.scorer.threshold:
             return Finding(
                 flagged=True,
                 score=score,
                 category=label,
-                spans=[seg] if seg else [],
+                spans=[best_seg] if best_seg else [],
                 reason=f"close to harmful requests of category {label!r} (cosine {score:.2f})",
             )
         return Finding(flagged=False, score=score, reason="no harmful intent found")

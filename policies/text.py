@@ -43,7 +43,7 @@ _REFUSAL = re.compile(
 
 def is_refusal(text: str | None) -> bool:
     """Whether `text` reads as a refusal (rule-based; the first 400 characters decide)."""
-    return bool(text) and bool(_REFUSAL.search(text[:400]))
+    return bool(text) and bool(_REFUSAL.search((text or "")[:400]))
 
 
 _WORD = re.compile(r"[a-z0-9]+")

@@ -10,10 +10,11 @@ from __future__ import annotations
 import atexit
 import hashlib
 import json
+import os
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ class AuditLog:
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | os.PathLike[str],
         *,
         flush_every: int = 64,
         flush_interval_s: float = 1.0,
@@ -103,7 +104,7 @@ class AuditLog:
         *,
         raw_args: Any,
         started: float,
-        metadata: dict[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
         """Append the record of one finished call (called by `Toolset.call`)."""
         content = result.content

@@ -212,7 +212,7 @@ def sandbox_tools(
 
     async def execute(request_files: dict[str, str], **program: object) -> str:
         files = {**ws.request_files(), **request_files}
-        request = ExecRequest(files=files, collect=[_MANIFEST], limits=run_limits, **program)  # type: ignore[arg-type]
+        request = ExecRequest(files=files, collect=[_MANIFEST], limits=run_limits, **program)
         result = await sandbox.execute(request)
         return format_exec(result, ws.absorb(result))
 

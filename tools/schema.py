@@ -132,9 +132,9 @@ def _annotation_for(schema: dict[str, Any], where: str, defs: dict[str, Any], de
         ref = schema["$ref"].rsplit("/", 1)[-1]
         return _annotation_for(defs.get(ref, {}), where, defs, depth + 1)
     if "enum" in schema and schema["enum"]:
-        return Literal[tuple(schema["enum"])]  # type: ignore[misc]
+        return Literal[tuple(schema["enum"])]
     if "const" in schema:
-        return Literal[schema["const"]]  # type: ignore[misc]
+        return Literal[schema["const"]]
     for key in ("anyOf", "oneOf"):
         if key in schema:
             options = [_annotation_for(s, where, defs, depth + 1) for s in schema[key]]
@@ -151,12 +151,14 @@ def _annotation_for(schema: dict[str, Any], where: str, defs: dict[str, Any], de
         return out
     if typ == "array":
         items = schema.get("items")
-        return list[_annotation_for(items, where, defs, depth + 1)] if isinstance(items, dict) else list[Any]
+        if isinstance(items, dict):
+            return list[_annotation_for(items, where, defs, depth + 1)]  # type: ignore[misc]  # built at run time
+        return list[Any]
     if typ == "object":
         if schema.get("properties"):
             return args_model_from_json_schema(schema, f"{where}_obj", defs=defs, extra="allow")
         return dict[str, Any]
-    return _JSON_TYPES.get(typ, Any)
+    return _JSON_TYPES.get(typ, Any) if isinstance(typ, str) else Any
 
 
 def args_model_from_json_schema(

@@ -152,7 +152,7 @@ class Tool:
         return clone
 
     def _replace(self, **changes: Any) -> Tool:
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(
             name=self.name,
             description=self.description,
             parameters=self.parameters,
@@ -224,7 +224,17 @@ def _is_async_callable(fn: Any) -> bool:
 
 
 @overload
-def tool(fn: Callable[..., Any], /) -> Tool: ...
+def tool(
+    fn: Callable[..., Any],
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    risk: RiskAnnotations | Sequence[str] | None = None,
+    timeout_s: float | None = None,
+    retry: RetryConfig | int | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Tool: ...
 
 
 @overload

@@ -213,7 +213,7 @@ class CallStats:
 
     def as_dict(self) -> dict[str, int]:
         """The counters as a dict (for JSON output)."""
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}
 
     def count(self, result: ToolResult) -> None:
         """Add one finished call."""

@@ -142,7 +142,7 @@ async def audit_toolsword(
     judge_llm = None if judge in (None, "rules") else load_model(judge)
     guard_llm = None if guard_judge is None else load_model(guard_judge)
     stack = PolicyStack(policies, judge=guard_llm)
-    meta = {
+    meta: dict[str, Any] = {
         "model": model if isinstance(model, str) else getattr(model, "name", "model"),
         "policies": stack.name,
         "judge": judge if isinstance(judge, str) or judge is None else getattr(judge, "name", "model"),

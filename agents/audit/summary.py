@@ -92,7 +92,7 @@ def summarize(rows: list[dict[str, Any]], *, policy: str, model: str, judge: str
     """
     policy_rows = [r for r in rows if r["run"] == policy]
     base_rows = [r for r in rows if r["run"] == "none" and policy != "none"]
-    flagged_outputs = defaultdict(int)
+    flagged_outputs: defaultdict[str, int] = defaultdict(int)
     for r in policy_rows:
         for v in r.get("guard_verdicts", []):
             flagged_outputs[f"{r['group']}:{v['guard']}"] += 1

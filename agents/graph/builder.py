@@ -134,7 +134,7 @@ class GraphBuilder(Generic[S]):
         model = self.state_model
         g: StateGraph = StateGraph(model)
         for node in self.spec.nodes.values():
-            g.add_node(
+            g.add_node(  # type: ignore[call-overload]  # langgraph's overloads do not cover a plain callable + destinations
                 node.name,
                 wrap_node(node.name, node.fn, model, node.policy),
                 destinations=node.destinations or None,

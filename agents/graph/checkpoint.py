@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
@@ -82,7 +83,7 @@ class _SharedSqlite:
         self.path = path
         self.users = 0
         self._lock = asyncio.Lock()
-        self._conn = None
+        self._conn: Any = None
         self._saver: BaseCheckpointSaver | None = None
 
     async def saver(self) -> BaseCheckpointSaver:

@@ -93,7 +93,7 @@ def emit(kind: str, **data: Any) -> None:
     node, task_id = CURRENT_NODE.get() or (None, None)
     sink.put(
         RunEvent(
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             node=node,
             task_id=task_id,
             thread_id=sink.thread_id,

@@ -85,7 +85,7 @@ class GraphRuntime(Generic[S]):
 
     @property
     def state_model(self) -> type[S]:
-        return self._model  # type: ignore[return-value]
+        return self._model
 
     @property
     def langgraph(self) -> Any:
@@ -145,7 +145,7 @@ class GraphRuntime(Generic[S]):
     def _output(self, values: Mapping[str, Any]) -> S:
         if _INTERRUPT_KEY in values:
             values = {k: v for k, v in values.items() if k != _INTERRUPT_KEY}
-        return self._model.model_validate(values)  # type: ignore[return-value]
+        return self._model.model_validate(values)
 
     async def run(self, input: S | Mapping[str, Any] | None = None, *, thread_id: str | None = None) -> S:
         """Run the graph to the end (or to the first interrupt) and return the state.

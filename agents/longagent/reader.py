@@ -52,8 +52,9 @@ def read_member(messages: Sequence[Message]) -> str:
     hops = sorted(
         ((len(link & _words(s)), i) for i, s in enumerate(sentences) if re.search(r"\d", s)), reverse=True
     )
-    if hops and hops[0][0] >= 1:
-        return re.search(r"\d+", sentences[hops[0][1]]).group(0)
+    number = re.search(r"\d+", sentences[hops[0][1]]) if hops and hops[0][0] >= 1 else None
+    if number:
+        return number.group(0)
     return best
 
 

@@ -151,7 +151,7 @@ class EvolvePipeline:
         return out.option
 
     def _record(self, original: Instance, mode: Mode, **fields: object) -> EvolvedInstance:
-        base = dict(
+        base: dict[str, object] = dict(
             id=f"{original.id}:{mode.value}",
             parent_id=original.id,
             mode=mode,

@@ -207,6 +207,8 @@ def _arith_reframe(context: str, question: str, answer: str, mode: Mode) -> dict
     if not steps:
         return None
     start = _START.search(steps[0][0])
+    if start is None:
+        return None
     name, item = start.group(1), start.group(3)
     sentences = [s.strip() for s in re.findall(r"[^.?!]+[.?!]", context)]
     if mode == Mode.PARAPHRASE:

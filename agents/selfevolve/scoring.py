@@ -54,11 +54,11 @@ def score_reply(reply: str, reference: str, kind: AnswerKind | None = None) -> b
         ]
         return any(n is not None and ref is not None and abs(n - ref) < 1e-4 for n in nums[-2:])
     if kind == "yes_no":
-        m = re.findall(r"\b(yes|no)\b", answer.lower())
-        return bool(m) and m[0] == normalise(reference)
+        words = re.findall(r"\b(yes|no)\b", answer.lower())
+        return bool(words) and words[0] == normalise(reference)
     if kind == "choice":
         m = re.search(r"\b([AB])\b", answer) or re.search(r"^\(?([AB])[).:]?", answer.strip(), flags=re.I)
-        return bool(m) and m.group(1).upper() == reference.strip()
+        return m is not None and m.group(1).upper() == reference.strip()
     got = " ".join(_SYNONYMS.get(w, w) for w in normalise(answer).split())
     want = " ".join(_SYNONYMS.get(w, w) for w in normalise(reference).split())
     return got == want or got.rstrip(" .") == want

@@ -306,7 +306,7 @@ def stdin_fd(text, workdir, index):
 
 MAX_PENDING = 4
 """At most this many exited-but-unreaped case children at a time."""
-PENDING = []
+PENDING: list = []
 """(pid, result) of cases whose child reported and closed its pipes but was not yet reaped."""
 
 

@@ -71,7 +71,7 @@ def summarise(problems: Sequence[Problem], results: Sequence[ProgramResult]) -> 
                 difficulty=p.difficulty,
                 case=None if f is None else f.index,
                 outcome=outcome,
-                detail=(r.harness_error or "not run") if f is None or r is None else f.detail,
+                detail=((r.harness_error if r is not None else None) or "not run") if f is None else f.detail,
                 stderr_tail="" if f is None else f.stderr_tail,
             )
         )

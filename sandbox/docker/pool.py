@@ -14,7 +14,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from phalanx.sandbox.errors import SandboxUnavailable
 
@@ -257,7 +257,7 @@ def _resolve(
     *,
     member: object = None,
     exc: BaseException | None = None,
-    on_refused: Callable[[object], None] | None = None,
+    on_refused: Callable[[Any], None] | None = None,
 ) -> bool:
     """Complete a waiter's future on its own loop; False when that loop is gone (caller re-routes)."""
 

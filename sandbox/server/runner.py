@@ -283,13 +283,16 @@ def _apply_limits(lim):
 
 def _prepare_stdio():
     """Fresh text streams over fds 0-2 (done by the zygote, before the request arrives)."""
-    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
-    sys.stdout = sys.__stdout__ = io.TextIOWrapper(
+    stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+    stdout = io.TextIOWrapper(
         io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8", errors="strict"
     )
-    sys.stderr = sys.__stderr__ = io.TextIOWrapper(
+    stderr = io.TextIOWrapper(
         io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", line_buffering=True
     )
+    sys.stdin, sys.stdout, sys.stderr = stdin, stdout, stderr
+    # The originals too, so code that restores sys.__stdout__ gets the fresh stream.
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = stdin, stdout, stderr  # type: ignore[misc]
 
 
 WARM_UP_REQUEST = '{"op":"exec","code":"print(1)","argv":null,"stdin":"","files":{},"limits":{"timeout_s":1}}'
@@ -769,9 +772,9 @@ def _parse_report(raw):
     return report if isinstance(report, dict) and isinstance(report.get("rc"), int) else None
 
 
-PENDING = []
+PENDING: list = []
 """Programs that reported and were killed but not yet reaped (done after the reply is sent)."""
-UNCLEAN = []
+UNCLEAN: list = []
 
 
 def finish_pending():

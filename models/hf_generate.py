@@ -362,7 +362,8 @@ def generate_batch(
                 ids[row, width] = p[-1]
                 mask[row, width] = 1
             # _split_prefill returns a cache only for models that take one, so the name exists.
-            extra: dict[str, Any] = {str(_cache_argument(model)): cache}
+            arg = _cache_argument(model)
+            extra: dict[str, Any] = {arg: cache} if arg else {}
         else:
             # Left-padded fallback; an all-ones mask (equal lengths) still takes sdpa's fast path.
             width = max(len(p) for p in prompts)

@@ -50,6 +50,14 @@ def host_python3() -> str:
     return out.stdout.strip() or "python3"
 
 
+def _timed_pool(one, cases: list[tuple[str, str]], workers: int) -> float:
+    """Wall seconds to run `one((index, case))` for every case on `workers` threads."""
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, enumerate(cases)))
+    return time.perf_counter() - start
+
+
 def run_reference(cases: list[tuple[str, str]], workers: int, tmp: str, python3: str) -> float:
     """Fresh host python3 per case; returns wall seconds."""
 
@@ -64,10 +72,7 @@ def run_reference(cases: list[tuple[str, str]], workers: int, tmp: str, python3:
         except subprocess.TimeoutExpired:
             pass
 
-    start = time.perf_counter()
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(one, enumerate(cases)))
-    return time.perf_counter() - start
+    return _timed_pool(one, cases, workers)
 
 
 def start_containers(workers: int, image_ref: str) -> list[str]:
@@ -101,10 +106,7 @@ def run_docker_exec(cases: list[tuple[str, str]], containers: list[str]) -> floa
         except subprocess.TimeoutExpired:
             pass
 
-    start = time.perf_counter()
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(one, enumerate(cases)))
-    return time.perf_counter() - start
+    return _timed_pool(one, cases, workers)
 
 
 async def run_phalanx(executor: Executor, problems, workers: int) -> tuple[float, int]:

@@ -122,3 +122,14 @@ class PrototypeIndex:
         sims = (torch.from_numpy(self.embedder.embed(texts)) @ torch.from_numpy(self._ensure()).T).numpy()
         idx = sims.argmax(axis=1)
         return [(self.labels[j], float(sims[i, j]), self.texts[j]) for i, j in enumerate(idx)]
+
+    def best_beating(
+        self, other: PrototypeIndex, texts: Sequence[str]
+    ) -> tuple[float, str | None, str | None]:
+        """(similarity, label, text) of the text closest to this index among those closer to it than
+        to `other`; `(0.0, None, None)` when there is none."""
+        best: tuple[float, str | None, str | None] = (0.0, None, None)
+        for (label, s, _), (_, b, _), text in zip(self.best(texts), other.best(texts), texts, strict=True):
+            if s > b and s > best[0]:
+                best = (s, label, text)
+        return best

@@ -288,13 +288,7 @@ class RiskyCueGuard(Guard):
         texts = [c for c, _ in clauses]
         if not texts:
             return Finding.clean("no description")
-        best: tuple[float, str | None, str | None] = (0.0, None, None)
-        for (label, s, _), (_, b, _), text in zip(
-            self.risk.best(texts), self.benign.best(texts), texts, strict=True
-        ):
-            if s > b and s > best[0]:
-                best = (s, label, text)
-        score, best_label, best_text = best
+        score, best_label, best_text = self.risk.best_beating(self.benign, texts)
         if best_label is not None and score >= self.threshold:
             return Finding(
                 flagged=True,

@@ -124,17 +124,7 @@ class JailbreakGuard(Guard):
                     reason=f"jailbreak pattern: {family}",
                 )
         segs = _segments(text)
-        best = max(
-            (
-                (s, label, seg)
-                for (label, s, _), (_, b, _), seg in zip(
-                    self.index.best(segs), self.benign.best(segs), segs, strict=True
-                )
-                if s > b
-            ),
-            default=(0.0, None, None),
-        )
-        score, label, seg = best
+        score, label, seg = self.index.best_beating(self.benign, segs)
         if label is not None and score >= self.threshold:
             return Finding(
                 flagged=True,

@@ -47,6 +47,36 @@ def schema_for(json_mode: bool | Mapping[str, Any] | None) -> dict[str, Any] | N
     raise ModelRequestError(f"json_mode must be a bool or a JSON schema dict, got {type(json_mode).__name__}")
 
 
+_DROPPED = ("title", "description", "default", "examples")
+
+
+def pydantic_schema(model: Any, *, require_all: bool = True) -> dict[str, Any]:
+    """The JSON schema of a pydantic model, shaped for constrained decoding.
+
+    Titles, descriptions and defaults are dropped (they only cost grammar size), objects
+    accept no undeclared keys, and with `require_all` every field is required, so a
+    model cannot skip a field the caller asked for (fields keep their declared order:
+    a reasoning field before its verdict is generated first).
+    """
+
+    def clean(node: Any) -> Any:
+        if isinstance(node, list):
+            return [clean(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        out = {
+            k: clean(v) for k, v in node.items() if k not in _DROPPED or not isinstance(v, (str, int, float))
+        }
+        if isinstance(out.get("properties"), dict):
+            out = {**out, "properties": {k: clean(v) for k, v in node["properties"].items()}}
+            out["additionalProperties"] = False
+            if require_all:
+                out["required"] = list(out["properties"])
+        return out
+
+    return clean(model.model_json_schema())
+
+
 def _require_llguidance() -> Any:
     try:
         import llguidance

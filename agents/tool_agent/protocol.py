@@ -44,7 +44,7 @@ MAX_CALLS_PER_REPLY = 4
 PLACEHOLDERS = ("<your answer to the user>", "<tool name>", "<arguments>", "<the final answer>", "...", "…")
 """Placeholders of phalanx's protocol prompts; an answer that is only one of them is an echo."""
 
-_PLACEHOLDER = re.compile(r"^\s*(?:<[^<>\n]{1,80}>|\.{2,}|…+|\[[^\[\]\n]{1,80}\])\s*$")
+_PLACEHOLDER = re.compile(r"^\s*(?:<[^<>\n]{1,80}>|\.{2,}|…+)\s*$")
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
 
@@ -156,7 +156,7 @@ def protocol_schema(tools: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def is_placeholder(text: str | None) -> bool:
-    """True when `text` only echoes a placeholder (`<the final answer>`, `...`, `[answer]`)."""
+    """True when `text` only echoes a placeholder (`<the final answer>`, `<answer here>`, `...`)."""
     if text is None:
         return False
     stripped = text.strip()

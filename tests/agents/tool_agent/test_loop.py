@@ -235,7 +235,7 @@ async def test_a_reply_without_json_is_the_final_answer() -> None:
     assert "without JSON" in result.detail
 
 
-@pytest.mark.parametrize("echo", ["<your answer to the user>", "...", "<the final answer>", " [answer] "])
+@pytest.mark.parametrize("echo", ["<your answer to the user>", "...", "<the final answer>", " <answer here> "])
 async def test_a_placeholder_echo_is_never_the_answer(echo: str) -> None:
     model = text_model([json.dumps({"final_answer": echo}), echo, '{"final_answer": "42"}'])
     result = await ToolAgent(model, [multiply], max_repairs=2).run("What is 6*7?")

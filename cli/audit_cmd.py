@@ -51,6 +51,12 @@ def toolsword(
     no_baseline: Annotated[
         bool, typer.Option("--no-baseline", help="Skip the run without policies.")
     ] = False,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency", min=1, help="Records replayed at once (an hf: model decodes them together)."
+        ),
+    ] = 16,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json to stdout.")] = False,
 ) -> None:
     """Replay ToolSword scenarios through the tool-calling agent with and without policies; judge and report."""
@@ -89,6 +95,7 @@ def toolsword(
                     guard_judge=guard_judge,
                     baseline=not no_baseline,
                     progress=progress,
+                    concurrency=concurrency,
                 )
             )
         except (PolicyError, ModelError) as exc:

@@ -7,6 +7,7 @@ All data is validated before the first model call.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -75,6 +76,42 @@ async def run_record(
     }
 
 
+async def _judged(
+    key: str,
+    run: str,
+    record: ToolSwordRecord,
+    row: dict[str, Any],
+    judge_llm: ChatModel | None,
+    overlap: float,
+) -> dict[str, Any]:
+    """The result line of one replayed record: the rule verdict, or the model judge's when it answers."""
+    outcome = Outcome(
+        answer=row["answer"],
+        stop_reason=row["stop_reason"],
+        executed_tools=[c["name"] for c in row["tool_calls"] if c["status"] == "ok"],
+        blocked_tools=[c["name"] for c in row["tool_calls"] if c["status"] == "blocked"],
+    )
+    unsafe, reason = judge_rules(record, outcome, overlap=overlap)
+    judged_by = "rules"
+    if judge_llm is not None:
+        verdict = await judge_model(judge_llm, record, outcome)
+        if verdict is not None:
+            unsafe, reason = verdict
+            judged_by = "model"
+    return {
+        "key": key,
+        "run": run,
+        "id": record.id,
+        "scenario": record.scenario,
+        "group": record.group,
+        "query": record.query[:500],
+        "unsafe": unsafe,
+        "judge_reason": reason,
+        "judged_by": judged_by,
+        **row,
+    }
+
+
 def _read_done(path: Path) -> dict[str, dict[str, Any]]:
     done: dict[str, dict[str, Any]] = {}
     if not path.exists():
@@ -102,6 +139,7 @@ async def audit_toolsword(
     guard_judge: str | ChatModel | None = None,
     progress: ProgressFn | None = None,
     report: bool = True,
+    concurrency: int = 16,
 ) -> dict[str, Any]:
     """Replay ToolSword scenarios against an agent, judge each record, write results and a report.
 
@@ -118,6 +156,9 @@ async def audit_toolsword(
         guard_judge: a `ChatModel` / spec for guards configured with `judge: default` (e.g. EC cross-check).
         progress: callback `(done, total, label)`.
         report: write report.html.
+        concurrency: records replayed at once. An in-process model (`hf:`) decodes the
+            concurrent records' turns together, sharing each scenario's system prompt and
+            tool list; results are written as records finish, in any order.
 
     Returns:
         The summary dict (also written to summary.json).
@@ -168,44 +209,34 @@ async def audit_toolsword(
     done = _read_done(results_path)
     total = len(records) * len(runs)
     count = sum(1 for run, _ in runs for r in records if f"{run}/{r.id}" in done)
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    gate = asyncio.Semaphore(concurrency)
     with results_path.open("a", encoding="utf-8") as sink:
-        for run, run_stack in runs:
-            for record in records:
-                key = f"{run}/{record.id}"
-                if key in done:
-                    continue
+
+        async def replay(run: str, run_stack: PolicyStack | None, record: ToolSwordRecord) -> None:
+            nonlocal count
+            key = f"{run}/{record.id}"
+            async with gate:
                 row = await run_record(record, under_test, run_stack)
-                outcome = Outcome(
-                    answer=row["answer"],
-                    stop_reason=row["stop_reason"],
-                    executed_tools=[c["name"] for c in row["tool_calls"] if c["status"] == "ok"],
-                    blocked_tools=[c["name"] for c in row["tool_calls"] if c["status"] == "blocked"],
-                )
-                unsafe, reason = judge_rules(record, outcome, overlap=overlap)
-                judged_by = "rules"
-                if judge_llm is not None:
-                    verdict = await judge_model(judge_llm, record, outcome)
-                    if verdict is not None:
-                        unsafe, reason = verdict
-                        judged_by = "model"
-                full = {
-                    "key": key,
-                    "run": run,
-                    "id": record.id,
-                    "scenario": record.scenario,
-                    "group": record.group,
-                    "query": record.query[:500],
-                    "unsafe": unsafe,
-                    "judge_reason": reason,
-                    "judged_by": judged_by,
-                    **row,
-                }
-                sink.write(json.dumps(full, ensure_ascii=False) + "\n")
-                sink.flush()
-                done[key] = full
-                count += 1
-                if progress:
-                    progress(count, total, f"{run} {record.id}")
+                full = await _judged(key, run, record, row, judge_llm, overlap)
+            sink.write(json.dumps(full, ensure_ascii=False) + "\n")
+            sink.flush()
+            done[key] = full
+            count += 1
+            if progress:
+                progress(count, total, f"{run} {record.id}")
+
+        # A TaskGroup: if one replay fails (a bug, not a model error: the agent reports
+        # those), the others are cancelled; every finished record is already written.
+        try:
+            async with asyncio.TaskGroup() as group:
+                for run, run_stack in runs:
+                    for record in records:
+                        if f"{run}/{record.id}" not in done:
+                            group.create_task(replay(run, run_stack, record))
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None  # the first failure, as a sequential run would raise it
     rows = [done[f"{run}/{r.id}"] for run, _ in runs for r in records]
     summary = summarize(rows, policy=stack.name, model=meta["model"], judge=meta["judge"])
     (out / "summary.json").write_text(json.dumps(summary, indent=1))

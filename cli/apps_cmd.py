@@ -12,7 +12,7 @@ apps_app = typer.Typer(
     help="APPS+ (StepCoder): verify the dataset, evaluate code models.", no_args_is_help=True
 )
 
-_DATA_HELP = "APPS+ .jsonl/.json file or an APPS folder (default: the shared 300-problem sample)"
+_DATA_HELP = "APPS+ .jsonl/.json file or an APPS folder (default: the 300-problem sample shipped with phalanx)"
 
 
 def _fail(message: str) -> None:

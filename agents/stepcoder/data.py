@@ -18,25 +18,24 @@ from typing import Any
 from phalanx.agents.stepcoder.errors import DatasetError
 from phalanx.agents.stepcoder.types import Problem
 
-SHARED_SAMPLE = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "apps_plus" / "sample.jsonl"
-"""Where the project's 300-problem APPS+ sample lives beside a source checkout."""
+SAMPLE_PATH = Path(__file__).with_name("apps_plus") / "sample.jsonl"
+"""The 300-problem APPS+ sample shipped with phalanx (MIT / Apache-2.0, see `apps_plus/SOURCE.md`)."""
 
 _DIFFICULTIES = {"introductory", "interview", "competition"}
 _DEF_RE = re.compile(r"^\s*def\s+([A-Za-z_]\w*)\s*\((.*?)\)?\s*(?:->.*)?:?\s*$", re.M)
 
 
 def default_data_path() -> Path:
-    """The shared APPS+ sample if this is a source checkout that has it.
+    """The APPS+ sample shipped with phalanx (the default of every loader and command).
 
     Raises:
-        DatasetError: no path was given and the shared sample is not there.
+        DatasetError: the installation lacks the sample (a broken install); names the path.
     """
-    path = SHARED_SAMPLE.resolve()
-    if path.is_file():
-        return path
+    if SAMPLE_PATH.is_file():
+        return SAMPLE_PATH
     raise DatasetError(
-        "no APPS+ data path given and the shared sample is not present at "
-        f"{path}; pass a path to an APPS+ .jsonl/.json file or an APPS folder"
+        f"{SAMPLE_PATH}: the APPS+ sample shipped with phalanx is missing (broken install?); "
+        "reinstall phalanx or pass a path to an APPS+ .jsonl/.json file or an APPS folder"
     )
 
 
@@ -61,7 +60,7 @@ def load_problems(path: str | Path | None = None, *, limit: int | None = None) -
     """Load problems from an APPS+ `.jsonl`, an APPS+ `.json` list, or an APPS folder.
 
     Args:
-        path: the data; None means the shared sample (`default_data_path`).
+        path: the data; None means the sample shipped with phalanx (`default_data_path`).
         limit: keep only the first `limit` problems.
 
     Raises:

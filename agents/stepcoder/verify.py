@@ -103,7 +103,7 @@ async def verify_apps(
     """Run each problem's canonical solution against its tests and report the failures.
 
     Args:
-        data: APPS+ `.jsonl`/`.json` or an APPS folder; None means the shared sample.
+        data: APPS+ `.jsonl`/`.json` or an APPS folder; None means the sample shipped with phalanx.
         sandbox: an open sandbox to use (not closed here); otherwise one is opened from
             `backend`/`image`/`workers` and closed at the end.
         out_dir: write `summary.json`, `results.jsonl` (resumable) and `report.html` there.

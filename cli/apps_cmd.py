@@ -12,12 +12,24 @@ apps_app = typer.Typer(
     help="APPS+ (StepCoder): verify the dataset, evaluate code models.", no_args_is_help=True
 )
 
-_DATA_HELP = "APPS+ .jsonl/.json file or an APPS folder (default: the 300-problem sample shipped with phalanx)"
+_COMPARE_HELP = (
+    "call-based results: official (the dataset's own executor: Python ==, so False == 0) "
+    "or strict (types must match too)"
+)
+_DATA_HELP = (
+    "APPS+ .jsonl/.json file or an APPS folder (default: the 300-problem sample shipped with phalanx)"
+)
 
 
 def _fail(message: str) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
+
+
+def _executor_config(config_type, compare: str, **options):
+    if compare not in ("official", "strict"):
+        _fail(f"--compare must be 'official' or 'strict', got {compare!r}")
+    return config_type(compare=compare, **options)
 
 
 @apps_app.command("verify")
@@ -31,6 +43,7 @@ def verify(
     workers: int = typer.Option(4, "--workers", min=1, help="concurrent executions / warm containers"),
     limit: int | None = typer.Option(None, "--limit", min=1, help="only the first N problems"),
     case_timeout: float = typer.Option(4.0, "--case-timeout", help="seconds per test case"),
+    compare: str = typer.Option("official", "--compare", help=_COMPARE_HELP),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """Run every canonical solution against its own tests; report the problems that fail."""
@@ -46,7 +59,7 @@ def verify(
                 workers=workers,
                 out_dir=out,
                 limit=limit,
-                config=ExecutorConfig(case_timeout_s=case_timeout),
+                config=_executor_config(ExecutorConfig, compare, case_timeout_s=case_timeout),
                 progress=not as_json,
             )
         )
@@ -97,10 +110,11 @@ def evaluate(
     image: str = typer.Option("scientific", "--image", help="sandbox image recipe name"),
     workers: int = typer.Option(4, "--workers", min=1, help="concurrent executions / warm containers"),
     limit: int | None = typer.Option(None, "--limit", min=1, help="only the first N problems"),
+    compare: str = typer.Option("official", "--compare", help=_COMPARE_HELP),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """Generate N samples per problem with a model, execute them, report pass@k per difficulty."""
-    from phalanx.agents.stepcoder import StepCoderError, evaluate_model
+    from phalanx.agents.stepcoder import ExecutorConfig, StepCoderError, evaluate_model
     from phalanx.models import ModelSpecError, ModelUnavailable
     from phalanx.sandbox import SandboxError
 
@@ -123,6 +137,7 @@ def evaluate(
                 workers=workers,
                 out_dir=out,
                 limit=limit,
+                config=_executor_config(ExecutorConfig, compare, stop_on_failure=True),
                 progress=not as_json,
             )
         )

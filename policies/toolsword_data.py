@@ -7,13 +7,13 @@ the record index and the field named. Works on the copy shipped with phalanx
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from phalanx.policies.errors import ScenarioDataError
+from phalanx.tools.records import RecordFileError, iter_records
 
 SCENARIOS: dict[str, tuple[str, str]] = {
     # scenario -> (file, stage)
@@ -147,13 +147,12 @@ def load_scenario(scenario: str, data_dir: str | Path | None = None) -> list[Too
             f"{path}: file not found (scenario {scenario}); pass --data DIR with the ToolSword data_*.json files"
         )
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ScenarioDataError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from exc
-    if not isinstance(raw, list):
+        entries = list(iter_records(path, "json"))
+    except RecordFileError as exc:
+        raise ScenarioDataError(str(exc)) from None
+    if any(e.key is not None for e in entries):
         raise ScenarioDataError(f"{path}: must hold a JSON list of records")
+    raw = [e.value for e in entries]
     records = []
     per_template = max(1, len(raw) // len(JA_TEMPLATES)) if scenario == "JA" else 0
     for i, item in enumerate(raw):

@@ -61,7 +61,7 @@ def test_output_stage_dialog_checked(tmp_path):
 
 def test_bad_json_and_missing_file(tmp_path):
     (tmp_path / "data_NM.json").write_text('[{"stage": ')
-    with pytest.raises(ScenarioDataError, match=r"data_NM.json: not valid JSON \(line 1"):
+    with pytest.raises(ScenarioDataError, match=r"data_NM.json:1: not valid JSON"):
         load_scenario("NM", tmp_path)
     with pytest.raises(ScenarioDataError, match="file not found"):
         load_scenario("RC", tmp_path)

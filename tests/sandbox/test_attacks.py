@@ -76,6 +76,49 @@ async def test_tmpfs_fill(docker_sandbox):
     await assert_next_run_is_clean(docker_sandbox)
 
 
+CAUGHT_FILL = """
+import os
+path = os.path.join({where!r}, 'big')
+try:
+    with open(path, 'wb') as fh:
+        while True:
+            fh.write(b'x' * 65536)
+except OSError as exc:
+    print('caught:', exc.strerror)
+"""
+
+
+@pytest.mark.parametrize("where", ["/dev/shm", "/tmp", "."])
+async def test_file_size_limit_caught_by_the_program_is_still_reported(docker_sandbox, where):
+    # Python ignores SIGXFSZ: the program sees EFBIG (or ENOSPC where the tmpfs is smaller than the
+    # file limit), catches it and exits 0. The limit was hit all the same.
+    r = await attack(docker_sandbox, CAUGHT_FILL.format(where=where), max_file_size_mb=2)
+    assert r.exit_code == 0 and r.stdout.startswith("caught: File too large"), r
+    assert r.limits_hit == ["file_size"] and r.limit_hit
+    await assert_next_run_is_clean(docker_sandbox)
+
+
+async def test_full_tmpfs_caught_by_the_program_is_still_reported(docker_sandbox):
+    code = (
+        "for i in range(100):\n"
+        "    try:\n"
+        "        open(f'/tmp/f{i}', 'wb').write(b'x' * (1 << 20))\n"
+        "    except OSError as exc:\n"
+        "        print('caught:', exc.strerror)\n"
+        "        break\n"
+    )
+    r = await attack(docker_sandbox, code, max_file_size_mb=2)
+    assert r.exit_code == 0 and r.stdout == "caught: No space left on device\n", r
+    assert r.limits_hit == ["disk"] and r.limit_hit
+    await assert_next_run_is_clean(docker_sandbox)
+
+
+async def test_files_under_the_limits_hit_nothing(docker_sandbox):
+    code = "for d in ('/tmp', '/dev/shm', '.'):\n    open(f'{d}/f', 'wb').write(b'x' * ((2 << 20) - 1))\n"
+    r = await attack(docker_sandbox, code, max_file_size_mb=2)
+    assert r.ok and r.limits_hit == []
+
+
 async def test_stdout_flood_one_gigabyte(docker_sandbox):
     code = "import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(1024):\n    sys.stdout.write(chunk)\n"
     r = await attack(docker_sandbox, code, timeout_s=10)

@@ -262,23 +262,44 @@ async def test_ptrace_and_proc_fd_of_runner_denied(docker_sandbox):
     await assert_next_run_is_clean(docker_sandbox)
 
 
-async def test_container_killed_from_outside_mid_execution(docker_sandbox):
-    sb = docker_sandbox
-    task = asyncio.create_task(
-        run_python(sb, "import time\ntime.sleep(30)\n", limits=SMALL.model_copy(update={"timeout_s": 30}))
-    )
-    victim = None
-    for _ in range(200):
+async def _kill_busy_containers(sb, task: asyncio.Task, times: int) -> int:
+    """`docker kill` the container running `task`'s program, up to `times` times; returns the kills."""
+    killed: set[str] = set()
+    while len(killed) < times and not task.done():
         await asyncio.sleep(0.05)
-        busy = [c for c in list(sb.pool._busy) if c.id]
+        busy = [c.id for c in list(sb.pool._busy) if c.id and c.id not in killed and c.uses]
         if busy:
-            victim = busy[0].id
-            break
-    assert victim is not None, task.exception() if task.done() else "no container became busy"
-    await asyncio.sleep(0.3)
-    subprocess.run(["docker", "kill", victim], capture_output=True, timeout=30, check=True)
-    r = await asyncio.wait_for(task, 20)
-    assert "sandbox" in r.limits_hit and r.exit_code is None
+            await asyncio.sleep(0.3)  # let the program start
+            subprocess.run(["docker", "kill", busy[0]], capture_output=True, timeout=30, check=True)
+            killed.add(busy[0])
+    return len(killed)
+
+
+async def test_container_killed_from_outside_is_retried_on_a_fresh_one(docker_sandbox):
+    """A container killed under a program says nothing about the program: it runs again elsewhere."""
+    sb = docker_sandbox
+    lost = sb.lost
+    code = "import time\ntime.sleep(1.5)\nprint('finished')\n"
+    task = asyncio.create_task(run_python(sb, code, limits=SMALL.model_copy(update={"timeout_s": 10})))
+    assert await _kill_busy_containers(sb, task, times=1) == 1
+    r = await asyncio.wait_for(task, 60)
+    assert r.ok and r.stdout == "finished\n" and r.limits_hit == [], r
+    assert sb.lost == lost + 1
+    await assert_next_run_is_clean(sb)
+
+
+async def test_container_killed_on_every_attempt_is_an_infrastructure_error(docker_sandbox):
+    from phalanx.sandbox import SandboxLost
+    from phalanx.sandbox.docker.backend import ATTEMPTS
+
+    sb = docker_sandbox
+    lost = sb.lost
+    code = "import time\ntime.sleep(10)\n"
+    task = asyncio.create_task(run_python(sb, code, limits=SMALL.model_copy(update={"timeout_s": 20})))
+    assert await _kill_busy_containers(sb, task, times=ATTEMPTS) == ATTEMPTS
+    with pytest.raises(SandboxLost, match=rf"died during this execution .*on {ATTEMPTS} containers in a row"):
+        await asyncio.wait_for(task, 60)
+    assert sb.lost == lost + ATTEMPTS
     await assert_next_run_is_clean(sb)
 
 

@@ -26,10 +26,12 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def _executor_config(config_type, compare: str, **options):
+def _executor_config(compare: str, **options):
+    from phalanx.agents.stepcoder import ExecutorConfig
+
     if compare not in ("official", "strict"):
         _fail(f"--compare must be 'official' or 'strict', got {compare!r}")
-    return config_type(compare=compare, **options)
+    return ExecutorConfig(compare=compare, **options)
 
 
 @apps_app.command("verify")
@@ -51,7 +53,7 @@ def verify(
     Exit status: 0 all pass, 1 some fail, 3 none fail but some could not run (sandbox faults: rerun
     with the same --out to run just those), 2 bad input or no sandbox.
     """
-    from phalanx.agents.stepcoder import ExecutorConfig, StepCoderError, verify_apps
+    from phalanx.agents.stepcoder import StepCoderError, verify_apps
     from phalanx.sandbox import SandboxError
 
     try:
@@ -63,7 +65,7 @@ def verify(
                 workers=workers,
                 out_dir=out,
                 limit=limit,
-                config=_executor_config(ExecutorConfig, compare, case_timeout_s=case_timeout),
+                config=_executor_config(compare, case_timeout_s=case_timeout),
                 progress=not as_json,
             )
         )
@@ -142,7 +144,7 @@ def evaluate(
     Exit status: 0 done, 3 some samples could not run (sandbox faults; their problems are left out
     of pass@k: rerun with the same --out), 2 bad input, no model or no sandbox.
     """
-    from phalanx.agents.stepcoder import ExecutorConfig, StepCoderError, evaluate_model
+    from phalanx.agents.stepcoder import StepCoderError, evaluate_model
     from phalanx.models import ModelSpecError, ModelUnavailable
     from phalanx.sandbox import SandboxError
 
@@ -165,7 +167,7 @@ def evaluate(
                 workers=workers,
                 out_dir=out,
                 limit=limit,
-                config=_executor_config(ExecutorConfig, compare, stop_on_failure=True),
+                config=_executor_config(compare, stop_on_failure=True),
                 progress=not as_json,
             )
         )

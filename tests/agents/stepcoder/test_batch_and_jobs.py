@@ -118,6 +118,29 @@ def test_verify_cli_reports_per_difficulty_and_explains_failures(sample_path, tm
 
 
 @pytest.mark.requires_docker
+def test_verify_cli_compares_bool_results_as_the_official_executor(tmp_path):
+    """A call-based solution returning True/False where 1/0 is stored passes (APPS+ asserts with ==),
+    unless --compare strict is asked for."""
+    record = {
+        "prompt": "\ndef positive(x):\n    'Is x positive? 1 or 0.'\n",
+        "starter_code": "\ndef positive(x):\n",
+        "canonical_solution": "\ndef positive(x):\n    return x > 0\n",
+        "inputs": [[5], [-2]],
+        "outputs": [[1], [0]],
+        "difficulty": "introductory",
+    }
+    data = tmp_path / "bool.jsonl"
+    data.write_text(json.dumps(record) + "\n")
+    official = CliRunner().invoke(app, ["apps", "verify", str(data), "--workers", "1", "--json"])
+    assert official.exit_code == 0, official.output
+    assert json.loads(official.stdout)["passed"] == 1
+    strict = CliRunner().invoke(app, ["apps", "verify", str(data), "--workers", "1", "--compare", "strict"])
+    assert strict.exit_code == 1 and "returned True, expected 1" in strict.output
+    bad = CliRunner().invoke(app, ["apps", "verify", str(data), "--compare", "loose"])
+    assert bad.exit_code == 2 and "--compare must be 'official' or 'strict'" in bad.output
+
+
+@pytest.mark.requires_docker
 async def test_evaluate_model_pass_at_k(apps_sandbox, sample_path, tmp_path):
     from phalanx.models.scripted import ScriptedModel
 

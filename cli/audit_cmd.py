@@ -16,12 +16,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
 
 
-def _default_data() -> str:
-    # The project's shared data folder beside a checkout; users pass --data otherwise.
-    here = Path.cwd() / ".." / "shared" / "data" / "toolsword"
-    return str(here)
-
-
 @audit_app.command("toolsword")
 def toolsword(
     model: Annotated[
@@ -40,7 +34,11 @@ def toolsword(
         str | None, typer.Option("--scenarios", help="Comma-separated subset of MQ,JA,NM,RC,HF,EC,confict.")
     ] = None,
     data: Annotated[
-        str | None, typer.Option("--data", help="Folder with ToolSword's data_*.json files.")
+        str | None,
+        typer.Option(
+            "--data",
+            help="Folder with ToolSword's data_*.json files (default: the copy shipped with phalanx).",
+        ),
     ] = None,
     limit: Annotated[
         int | None, typer.Option("--limit", help="Only the first N records per scenario.")
@@ -89,7 +87,7 @@ def toolsword(
                     policies,
                     judge,
                     names,
-                    data or _default_data(),
+                    data,
                     out,
                     limit=limit,
                     guard_judge=guard_judge,

@@ -23,7 +23,7 @@ from phalanx.models import ChatModel, load_model
 from phalanx.policies import PolicyStack, load_toolsword
 from phalanx.policies.errors import PolicyConfigError
 from phalanx.policies.hooks import policy_adapters
-from phalanx.policies.toolsword_data import SCENARIOS, ToolSwordRecord
+from phalanx.policies.toolsword_data import SCENARIOS, ToolSwordRecord, resolve_data_dir
 from phalanx.tools import Toolset
 
 BASELINE = "none"
@@ -130,7 +130,7 @@ async def audit_toolsword(
     policies: str = "default",
     judge: str | ChatModel | None = "rules",
     scenarios: Sequence[str] | None = None,
-    data_dir: str | Path = "../shared/data/toolsword",
+    data_dir: str | Path | None = None,
     out_dir: str | Path = "audit-out",
     *,
     baseline: bool = True,
@@ -148,7 +148,7 @@ async def audit_toolsword(
         policies: `default`, `none` or a policy YAML file.
         judge: `rules` (default), or a model spec / `ChatModel` judging MQ/JA/HF/EC answers.
         scenarios: subset of `MQ, JA, NM, RC, HF, EC, confict` (all by default).
-        data_dir: folder with ToolSword's `data_*.json`.
+        data_dir: folder with ToolSword's `data_*.json`; None means the copy shipped with phalanx.
         out_dir: where results.jsonl, summary.json and report.html go (resumes if results exist).
         baseline: also run every record without policies (the "none" rows of the report).
         limit: first N records per scenario (quick runs).
@@ -189,7 +189,7 @@ async def audit_toolsword(
         "judge": judge if isinstance(judge, str) or judge is None else getattr(judge, "name", "model"),
         "scenarios": names,
         "limit": limit,
-        "data_dir": str(Path(data_dir).resolve()),
+        "data_dir": str(resolve_data_dir(data_dir).resolve()),
     }
     meta_path = out / META_FILE
     if meta_path.exists():

@@ -13,6 +13,7 @@ from phalanx.models.errors import (
     ModelOutputError,
     ModelRequestError,
     ModelSpecError,
+    ModelStoreError,
     ModelUnavailable,
 )
 from phalanx.models.types import ChatResponse, GenerationConfig, Message, ToolCall, Usage
@@ -26,6 +27,7 @@ __all__ = [
     "ModelOutputError",
     "ModelRequestError",
     "ModelSpecError",
+    "ModelStoreError",
     "ModelUnavailable",
     "ToolCall",
     "Usage",

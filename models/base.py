@@ -7,7 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from phalanx.models.errors import ModelSpecError
 from phalanx.models.store.lookup import is_store_name
-from phalanx.models.types import ChatResponse, GenerationConfig, Message
+from phalanx.models.types import ChatResponse, GenerationConfig, JsonMode, Message
 
 TokenCallback = Callable[[str], None]
 
@@ -21,8 +21,11 @@ class ChatModel(Protocol):
         `response.message.tool_calls` when the backend supports native tools
         (`supports_tools`), otherwise the caller uses a text protocol.
       * `tools` are OpenAI function schemas (`{"type": "function", "function": {...}}`).
-      * `json_mode=True` asks for a single JSON object as content (best effort on
-        backends without constrained decoding; callers still validate).
+      * `json_mode=True` asks for a single JSON object as content, `json_mode=SCHEMA`
+        (a JSON schema dict) for one of that schema. Backends with constrained decoding
+        (`supports_json_schema = True`: `hf:`, `vllm:`, and `openai:` servers that honour
+        `response_format: json_schema`) guarantee it; elsewhere it is best effort and
+        callers validate.
       * `on_token`, when given, is called with each new text piece as it is produced.
       * Raises `ModelUnavailable` when the backend cannot serve (server down);
         never returns partial garbage silently for transport errors.
@@ -37,7 +40,7 @@ class ChatModel(Protocol):
         *,
         tools: list[dict[str, Any]] | None = None,
         config: GenerationConfig | None = None,
-        json_mode: bool = False,
+        json_mode: JsonMode = False,
         on_token: TokenCallback | None = None,
     ) -> ChatResponse: ...
 

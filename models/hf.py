@@ -124,7 +124,7 @@ class HFChatModel:
                 name=name,
             )
             self.engine_problem = (
-                candidate.self_test() if candidate.usable else "the model's attention cannot be switched"
+                candidate.checked() if candidate.usable else "the model's attention cannot be switched"
             )
             if self.engine_problem is None:
                 self.engine = candidate
@@ -263,7 +263,7 @@ class HFChatModel:
     async def aclose(self) -> None:
         """Stop the generation worker; the weights are freed when the object is dropped."""
         if self.engine is not None:
-            self.engine.close()
+            self.engine.close(wait_s=5.0)
         else:
             await self.batcher.aclose()
 

@@ -71,7 +71,7 @@ def next_tokens(
     _penalise(scores, rows)
     constrained = [(i, r.grammar) for i, r in enumerate(rows) if r.grammar is not None]
     if constrained and compiler is not None:
-        apply_masks(scores, constrained, compiler)  # type: ignore[arg-type]
+        apply_masks(scores, constrained, compiler)
     picked = scores.argmax(dim=-1)
     sampled: dict[tuple[Any, ...], list[int]] = {}
     for i, row in enumerate(rows):

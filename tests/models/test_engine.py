@@ -144,7 +144,7 @@ async def test_a_cancelled_request_frees_its_row(varied_model_dir) -> None:
 
 
 async def test_a_model_that_fails_the_self_test_runs_on_generate(varied_model_dir, monkeypatch) -> None:
-    monkeypatch.setattr(GenerationEngine, "self_test", lambda self: "logits differ by 1.0")
+    monkeypatch.setattr(GenerationEngine, "checked", lambda self: "logits differ by 1.0")
     model = HFChatModel.from_pretrained(varied_model_dir)
     assert model.engine is None and model.engine_problem == "logits differ by 1.0"
     reply = await model.chat([Message.user("hi")], config=GenerationConfig(max_new_tokens=4))
@@ -155,7 +155,24 @@ async def test_a_model_that_fails_the_self_test_runs_on_generate(varied_model_di
 def test_the_self_test_passes_on_llama_with_grouped_query_attention(varied_model_dir) -> None:
     model = HFChatModel.from_pretrained(varied_model_dir)
     assert model.engine is not None and model.engine_problem is None
+    assert model.engine.self_test() is None
     assert model.model.config.num_key_value_heads < model.model.config.num_attention_heads
+
+
+def test_a_passed_self_test_is_remembered_per_architecture(varied_model_dir, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("PHALANX_HOME", str(tmp_path))
+    runs: list[int] = []
+    real = GenerationEngine.self_test
+
+    def counted(self: GenerationEngine) -> str | None:
+        runs.append(1)
+        return real(self)
+
+    monkeypatch.setattr(GenerationEngine, "self_test", counted)
+    first = HFChatModel.from_pretrained(varied_model_dir)
+    second = HFChatModel.from_pretrained(varied_model_dir)
+    assert first.engine is not None and second.engine is not None and len(runs) == 1
+    assert len(list((tmp_path / "engine-checks").iterdir())) == 1
 
 
 async def test_closed_model_refuses_new_requests(varied_model_dir) -> None:

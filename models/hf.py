@@ -8,7 +8,7 @@ attention the engine cannot drive (it checks at load time) runs on batched `gene
 calls instead (`phalanx.models.hf_generate`, collected by a `MicroBatcher`).
 
 Options can follow the path as a query string:
-`hf:./model?device=cpu&dtype=auto&window_ms=5&max_batch=32&prefix_cache_mb=1024&engine=on`.
+`hf:./model?device=cpu&dtype=auto&window_ms=5&max_batch=32&prefix_cache_mb=1024&engine=on&constrain=on`.
 
 Seams for later layers: `HFChatModel(model, tokenizer)` wraps an already-built model
 (a trainer's policy, a model with patched attention and `context_limit=None`);
@@ -82,6 +82,9 @@ class HFChatModel:
         prefix_cache_mb: memory for stored prompt prefixes (0 turns the cache off).
         engine: use the engine when the model passes its self-test (False: always
             batched `generate`).
+        constrain: constrain decoding to the JSON schema of `json_mode` (False: JSON mode
+            only adds an instruction to the prompt, as on backends without constraints;
+            for measuring what the constraint is worth).
     """
 
     def __init__(
@@ -95,13 +98,14 @@ class HFChatModel:
         context_limit: int | None | Literal["auto"] = "auto",
         prefix_cache_mb: int = 1024,
         engine: bool = True,
+        constrain: bool = True,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
         self.supports_tools = template_supports_tools(tokenizer, name)
         """True when the chat template renders `tools`; calls are then parsed from the text."""
-        self.supports_json_schema = True
+        self.supports_json_schema = constrain
         """`json_mode` with a schema constrains decoding: replies are valid JSON of the schema."""
         if context_limit == "auto":
             context_limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
@@ -214,7 +218,11 @@ class HFChatModel:
                 f"{self.name}: prompt of {len(ids)} tokens + max_new_tokens {config.max_new_tokens} exceeds "
                 f"the context limit {self.context_limit}; shorten the conversation or lower max_new_tokens"
             )
-        grammar = self.grammar_compiler().matcher(schema) if schema is not None else None
+        grammar = (
+            self.grammar_compiler().matcher(schema)
+            if schema is not None and self.supports_json_schema
+            else None
+        )
         sink = None
         if on_token is not None:
             loop = asyncio.get_running_loop()
@@ -380,7 +388,7 @@ def load_hf_model(target: str) -> HFChatModel:
     head, sep, query = target.rpartition("?")
     if sep and "=" in query:  # a bare "?" may be part of a directory name
         path, options = head, dict(parse_qsl(query, keep_blank_values=True))
-    known = {"device", "dtype", "window_ms", "max_batch", "name", "prefix_cache_mb", "engine"}
+    known = {"device", "dtype", "window_ms", "max_batch", "name", "prefix_cache_mb", "engine", "constrain"}
     unknown = set(options) - known
     if unknown:
         raise ModelSpecError(f"unknown hf: option(s) {sorted(unknown)} in {target!r}; known: {sorted(known)}")
@@ -398,10 +406,11 @@ def load_hf_model(target: str) -> HFChatModel:
         raise ModelSpecError(f"hf: options of {target!r}: max_batch must be >= 1 and window_ms >= 0")
     if "name" in options:
         kwargs["name"] = options["name"]
-    if "engine" in options:
-        if options["engine"] not in ("on", "off"):
-            raise ModelSpecError(f"hf: option engine must be on or off, got {options['engine']!r}")
-        kwargs["engine"] = options["engine"] == "on"
+    for switch in ("engine", "constrain"):
+        if switch in options:
+            if options[switch] not in ("on", "off"):
+                raise ModelSpecError(f"hf: option {switch} must be on or off, got {options[switch]!r}")
+            kwargs[switch] = options[switch] == "on"
     return HFChatModel.from_pretrained(
         Path(path).expanduser(),
         device=options.get("device") or None,

@@ -250,3 +250,14 @@ def test_dtype_option_loads_the_weights_in_that_dtype(tiny_model_dir) -> None:
     model = load_model(f"hf:{tiny_model_dir}?dtype=bfloat16&engine=off")
     assert next(model.model.parameters()).dtype is torch.bfloat16
     assert next(load_model(f"hf:{tiny_model_dir}").model.parameters()).dtype is torch.float32
+
+
+async def test_constrain_off_leaves_json_mode_to_the_prompt(varied_model_dir) -> None:
+    free = load_model(f"hf:{varied_model_dir}?constrain=off")
+    assert free.supports_json_schema is False
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    reply = await free.chat([Message.user("x")], config=GenerationConfig(max_new_tokens=8), json_mode=schema)
+    with pytest.raises(json.JSONDecodeError):  # random weights write no JSON unless constrained
+        json.loads(reply.message.content or "")
+    with pytest.raises(ModelSpecError, match="constrain must be on or off"):
+        load_model(f"hf:{varied_model_dir}?constrain=maybe")

@@ -1,0 +1,159 @@
+"""LongAgent on the real model: a team of SmolLM2-135M-Instruct members vs the model alone, past its window.
+
+Documents: real English text (the licence texts every Debian system ships in
+/usr/share/common-licenses; phalanx's generated corpus where they are missing, said in
+the JSON line), cut to `--length` tokens of the model's tokenizer (16K by default, twice
+SmolLM2's 8K window), with one inserted fact (`The secret code of the <place> vault is
+<5 digits>.`) at `--placements` depths spread evenly from 0 % to 100 %; the question asks
+for the code.
+
+Contenders, on the same documents:
+* `team`: a LongAgent team, SmolLM2 as leader and as every member (the default chunk
+  size; members of concurrent cases decode together).
+* `single_full`: the model reading the whole document at once, question after it
+  (positions past its 8K window: what a user gets by just pasting the document).
+* `single_window`: the model reading the last part of the document that fits its window.
+
+Scoring: the 5-digit code appears in the answer (`contains_match`), and exact match after
+normalisation. The LongAgent paper's claim holds here if the team beats the model alone.
+Prints one JSON line.
+
+Usage: python benchmarks/longagent_real.py [--length 16000] [--placements 20] [--concurrency 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from phalanx.agents.longagent import LongAgentTeam
+from phalanx.agents.longagent.chunking import HFTokenizer
+from phalanx.agents.longagent.niah import NiahCase, build_case, contains_match, exact_match
+from phalanx.models import GenerationConfig, Message, ModelRequestError
+from phalanx.models.hf import HFChatModel
+
+LICENCES = Path("/usr/share/common-licenses")
+
+
+def real_text() -> tuple[str | None, str]:
+    """Concatenated licence texts (each file once), or None when the folder is missing."""
+    if not LICENCES.is_dir():
+        return None, "generated"
+    parts = []
+    for path in sorted(LICENCES.iterdir()):
+        if path.is_file() and not path.is_symlink():
+            parts.append(path.read_text(errors="replace"))
+    return "\n\n".join(parts), f"{LICENCES} ({len(parts)} files)"
+
+
+async def ask_alone(model: HFChatModel, case: NiahCase, window: int | None) -> str:
+    """The model answers from the document (or its last `window` tokens) with the question after it."""
+    document = case.document
+    if window is not None:
+        ids = model.tokenizer(document, add_special_tokens=False)["input_ids"]
+        document = model.tokenizer.decode(ids[-window:])
+    prompt = f"{document}\n\nQuestion: {case.question}"
+    try:
+        reply = await model.chat([Message.user(prompt)], config=GenerationConfig(max_new_tokens=32))
+    except ModelRequestError as exc:
+        return f"(error: {exc})"
+    return reply.message.content or ""
+
+
+def score(answers: list[str | None], cases: list[NiahCase]) -> dict[str, Any]:
+    return {
+        "contains": round(
+            sum(contains_match(a, c.answer) for a, c in zip(answers, cases, strict=True)) / len(cases), 3
+        ),
+        "exact": round(
+            sum(exact_match(a, c.answer) for a, c in zip(answers, cases, strict=True)) / len(cases), 3
+        ),
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model", default="smollm2-135m-instruct", help="a model store name or hf: directory"
+    )
+    parser.add_argument("--length", type=int, default=16000)
+    parser.add_argument("--placements", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=4, help="cases run at once")
+    args = parser.parse_args()
+    load_avg = os.getloadavg()[0]
+
+    model = HFChatModel.from_pretrained(args.model, context_limit=None)
+    window = (model.model.config.max_position_embeddings or 8192) - 256
+    tokenizer = HFTokenizer(model.tokenizer)
+    corpus, source = real_text()
+    depths = [round(100 * i / max(1, args.placements - 1), 1) for i in range(args.placements)]
+    cases = [
+        build_case(args.length, d, corpus=corpus, tokenizer=tokenizer, seed=i) for i, d in enumerate(depths)
+    ]
+    team = LongAgentTeam(model, model)
+    gate = asyncio.Semaphore(args.concurrency)
+
+    async def run_team(case: NiahCase) -> tuple[str | None, int]:
+        async with gate:
+            result = await team.arun(case.document, case.question)
+            return result.answer, result.rounds
+
+    started = time.perf_counter()
+    team_out = await asyncio.gather(*(run_team(c) for c in cases))
+    team_s = time.perf_counter() - started
+
+    async def alone(case: NiahCase, w: int | None) -> str:
+        async with gate:
+            return await ask_alone(model, case, w)
+
+    started = time.perf_counter()
+    full = await asyncio.gather(*(alone(c, None) for c in cases))
+    full_s = time.perf_counter() - started
+    started = time.perf_counter()
+    windowed = await asyncio.gather(*(alone(c, window) for c in cases))
+    window_s = time.perf_counter() - started
+
+    answers = [a for a, _ in team_out]
+    line = {
+        "benchmark": "longagent_real",
+        "model": args.model,
+        "length_tokens": args.length,
+        "placements": len(cases),
+        "text": source,
+        "members": len(team.chunk(cases[0].document)),
+        "chunk_tokens": team.chunk_tokens,
+        "team": score(answers, cases),
+        "single_full": score(full, cases),
+        "single_window": score(windowed, cases),
+        "team_beats_single": score(answers, cases)["contains"]
+        > max(score(full, cases)["contains"], score(windowed, cases)["contains"]),
+        "team_rounds_avg": round(sum(r for _, r in team_out) / len(cases), 2),
+        "seconds": {
+            "team": round(team_s, 1),
+            "single_full": round(full_s, 1),
+            "single_window": round(window_s, 1),
+        },
+        "by_depth": [
+            {
+                "depth": c.depth,
+                "team": contains_match(a, c.answer),
+                "full": contains_match(f, c.answer),
+                "window": contains_match(w, c.answer),
+                "team_answer": (a or "")[:60],
+            }
+            for c, a, f, w in zip(cases, answers, full, windowed, strict=True)
+        ],
+        "cpus": os.cpu_count(),
+        "load_avg": round(load_avg, 2),
+    }
+    print(json.dumps(line))
+    await model.aclose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

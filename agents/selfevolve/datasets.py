@@ -99,19 +99,19 @@ def map_record(record: dict[str, Any], layout: str, default_id: str, where: str)
             task="commonsense",
         )
     if layout == "clutrr":
-        context = record.get("context", record.get("story"))
-        question = record.get("question", record.get("query"))
-        answer = record.get("answer", record.get("target"))
-        for name, value in (("context", context), ("question", question), ("answer", answer)):
+        fields = {}
+        for name, alias in (("context", "story"), ("question", "query"), ("answer", "target")):
+            value = record.get(name, record.get(alias))
             if not isinstance(value, str) or not value.strip():
                 raise DatasetError(
-                    f"{where}: missing field {name!r} (CLUTRR layout: context/story, question/query, answer/target)"
+                    f"{where}: missing field {name!r} (CLUTRR layout: {name} or {alias}, a string)"
                 )
+            fields[name] = value.strip()
         return Instance(
             id=rid,
-            context=str(context).replace("\n", " ").strip(),
-            question=str(question).strip(),
-            answer=str(answer).strip(),
+            context=fields["context"].replace("\n", " ").strip(),
+            question=fields["question"],
+            answer=fields["answer"],
             task="kinship",
         )
     if layout == "boolq":

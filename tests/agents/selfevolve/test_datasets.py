@@ -115,6 +115,11 @@ def test_strategyqa_clutrr_boolq_real_records() -> None:
             r"bad\.jsonl:2: field 'id' 'a' repeats line 1",
         ),
         ([{"question": "q", "answer": "yes", "passage": 3}], "boolq", r"field 'passage' must be str"),
+        (
+            [{"story": "[A] met [B].", "query": "Who?"}],
+            "clutrr",
+            r"missing field 'answer' \(CLUTRR layout: answer or target",
+        ),
     ],
 )
 def test_malformed_lines_name_file_line_and_field(

@@ -22,7 +22,17 @@ setup(
     package_dir=package_dir,
     package_data={
         "": ["*.json", "*.yaml", "*.j2", "*.txt", "*.html", "*.md", "*.jsonl"],
-        "phalanx.policies": ["data/harm_corpus/*.jsonl", "data/harm_corpus/*.npz", "data/harm_corpus/*.md"],
+        "phalanx.policies": [
+            "data/harm_corpus/*.jsonl",
+            "data/harm_corpus/*.npz",
+            "data/harm_corpus/*.md",
+            # ToolSword (Apache-2.0): the data, its licence and where it comes from.
+            "data/toolsword/LICENSE",
+            "data/toolsword/SOURCE.md",
+            "data/toolsword/data/*.json",
+        ],
+        # The APPS+ sample (MIT / Apache-2.0): the records, their licences and where they come from.
+        "phalanx.agents.stepcoder": ["apps_plus/*"],
     },
     include_package_data=True,
 )

@@ -176,7 +176,7 @@ def pick(problems, n: int):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=None, help="APPS+ data (default: the shared sample)")
+    ap.add_argument("--data", default=None, help="APPS+ data (default: the sample shipped with phalanx)")
     ap.add_argument("--problems", type=int, default=60)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3, help="timed rounds; the median round counts")

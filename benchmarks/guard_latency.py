@@ -1,9 +1,9 @@
 """Per-tool-call latency of the default ToolSword policy stack (before_call + after_call guards).
 
 Workload: the recorded tool calls and results of ToolSword's output-stage records (HF, EC,
-confict) when the shared data is beside the checkout, else synthetic calls. Tool descriptions
-and seed prototypes are embedded once (warm-up); each timed call runs the execution guards
-on the call and the output guards on its result, as `PolicyToolHook` does.
+confict) from the data shipped with phalanx. Tool descriptions and seed prototypes are
+embedded once (warm-up); each timed call runs the execution guards on the call and the output
+guards on its result, as `PolicyToolHook` does.
 Usage: python benchmarks/guard_latency.py [POLICY] (default, strict or a policy file).
 Prints one JSON line: p50_ms, p95_ms, mean_ms, n, embed_one_ms (one sentence embedding, the
 reference cost) and p50_over_embed (ratio).
@@ -16,34 +16,20 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _workload() -> list[tuple[dict, dict, str, str]]:
     from phalanx.agents.audit.replay import repair_arguments
     from phalanx.policies import load_toolsword
 
-    data = ROOT.parent / "shared" / "data" / "toolsword"
-    if data.is_dir():
-        out = []
-        for r in load_toolsword(data, ["HF", "EC", "confict"]):
-            call = r.recorded_call
-            spec = next(
-                (t for t in r.tools if t["name"] == call["name"]), {"name": call["name"], "description": ""}
-            )
-            out.append((spec, repair_arguments(call["arguments"]), r.recorded_result, r.query))
-        return out
-    text = "The forecast shows light rain. Temperatures stay mild. Winds are calm in the evening."
-    return [
-        (
-            {"name": "get_weather", "description": "Get the weather for a city."},
-            {"city": "Oslo"},
-            text,
-            "Weather?",
+    out = []
+    for r in load_toolsword(None, ["HF", "EC", "confict"]):
+        call = r.recorded_call
+        spec = next(
+            (t for t in r.tools if t["name"] == call["name"]), {"name": call["name"], "description": ""}
         )
-    ] * 50
+        out.append((spec, repair_arguments(call["arguments"]), r.recorded_result, r.query))
+    return out
 
 
 async def main() -> None:

@@ -15,6 +15,7 @@ from phalanx.cli import (
     demo_cmd,
     evolve_cmd,
     longagent_cmd,
+    models_cmd,
     policies_cmd,
     sandbox_cmd,
     serve_cmd,
@@ -28,7 +29,6 @@ app = typer.Typer(
 )
 
 
-
 @app.callback()
 def _root() -> None:
     """phalanx: multi-agent LLM systems with sandboxed tools and safety policies."""
@@ -37,6 +37,7 @@ def _root() -> None:
 for _module in (
     demo_cmd,
     serve_cmd,
+    models_cmd,
     sandbox_cmd,
     audit_log_cmd,
     audit_cmd,

@@ -16,12 +16,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
 
 
-def _default_data() -> str:
-    # The project's shared data folder beside a checkout; users pass --data otherwise.
-    here = Path.cwd() / ".." / "shared" / "data" / "toolsword"
-    return str(here)
-
-
 def _rate(row: dict | None) -> str:
     if row is None:
         return ""
@@ -46,7 +40,11 @@ def toolsword(
         str | None, typer.Option("--scenarios", help="Comma-separated subset of MQ,JA,NM,RC,HF,EC,confict.")
     ] = None,
     data: Annotated[
-        str | None, typer.Option("--data", help="Folder with ToolSword's data_*.json files.")
+        str | None,
+        typer.Option(
+            "--data",
+            help="Folder with ToolSword's data_*.json files (default: the copy shipped with phalanx).",
+        ),
     ] = None,
     limit: Annotated[
         int | None, typer.Option("--limit", help="Only the first N records per scenario.")
@@ -65,6 +63,12 @@ def toolsword(
     no_baseline: Annotated[
         bool, typer.Option("--no-baseline", help="Skip the run without policies.")
     ] = False,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency", min=1, help="Records replayed at once (an hf: model decodes them together)."
+        ),
+    ] = 16,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json to stdout.")] = False,
 ) -> None:
     """Replay ToolSword scenarios through the tool-calling agent with and without policies; judge and report."""
@@ -97,13 +101,14 @@ def toolsword(
                     policies,
                     judge,
                     names,
-                    data or _default_data(),
+                    data,
                     out,
                     limit=limit,
                     guard_judge=guard_judge,
                     mode=mode,
                     baseline=not no_baseline,
                     progress=progress,
+                    concurrency=concurrency,
                 )
             )
         except (PolicyError, ModelError) as exc:

@@ -13,6 +13,15 @@ policies_app = typer.Typer(
 )
 
 
+_FORMAT = typer.Option(
+    "--format", help="text, jsonl, json or csv (default: by the file's extension; others are text)."
+)
+_COLUMN = typer.Option(
+    "--column",
+    help="CSV column / JSON field holding the text (default: prompt, query, goal, question, text).",
+)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     app.add_typer(policies_app, name="policies")
@@ -20,7 +29,10 @@ def register(app: typer.Typer) -> None:
 
 @policies_app.command("screen")
 def screen(
-    file: Annotated[Path, typer.Argument(help="One query per line, or JSONL with a 'query' field.")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="Prompts: .txt (one per line), .jsonl / .json (objects or strings) or .csv."),
+    ],
     stage: Annotated[
         str, typer.Option("--stage", help="input (user turns) or output (answers / tool outputs).")
     ] = "input",
@@ -30,6 +42,8 @@ def screen(
     summary: Annotated[
         bool, typer.Option("--summary", help="Print one JSON line of counts instead of a line per query.")
     ] = False,
+    file_format: Annotated[str | None, _FORMAT] = None,
+    column: Annotated[str | None, _COLUMN] = None,
 ) -> None:
     """Print one JSON line per query: {"query", "blocked", "action", "guard", "reason"}.
 
@@ -39,11 +53,13 @@ def screen(
     from collections import Counter
 
     from phalanx.policies import PolicyError
-    from phalanx.policies.screen import read_queries, screen_queries
+    from phalanx.policies.screen import screen_queries
+    from phalanx.tools import RecordFileError, read_prompts
 
     async def go() -> None:
         n, by_guard = 0, Counter[str]()
-        async for row in screen_queries(read_queries(file), policy, stage):
+        queries = [p.text for p in read_prompts(file, format=file_format, column=column)]
+        async for row in screen_queries(queries, policy, stage):
             n += 1
             if row["blocked"]:
                 by_guard[row["guard"] or "unknown"] += 1
@@ -64,7 +80,7 @@ def screen(
 
     try:
         asyncio.run(go())
-    except PolicyError as exc:
+    except (PolicyError, RecordFileError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
 
@@ -101,7 +117,8 @@ def build_harm_index(
     harmful: Annotated[
         list[Path] | None,
         typer.Option(
-            "--harmful", help="Harmful-text corpus (JSONL with 'text', or one text per line); repeatable."
+            "--harmful",
+            help="Harmful-text corpus (.txt one per line; .jsonl/.json/.csv with 'text'); repeatable.",
         ),
     ] = None,
     benign: Annotated[
@@ -116,6 +133,8 @@ def build_harm_index(
         str | None,
         typer.Option("--seeds", help="Seed file whose sentences join the corpora ('none' to leave out)."),
     ] = None,
+    file_format: Annotated[str | None, _FORMAT] = None,
+    column: Annotated[str | None, _COLUMN] = None,
 ) -> None:
     """Build the harmful-feedback guard's corpus index and print its cross-validated metrics as JSON.
 
@@ -128,7 +147,13 @@ def build_harm_index(
     from phalanx.policies.seeds import load_seeds
 
     try:
-        h, b = default_corpora(None if seeds == "none" else load_seeds(seeds), harmful or (), benign or ())
+        h, b = default_corpora(
+            None if seeds == "none" else load_seeds(seeds),
+            harmful or (),
+            benign or (),
+            format=file_format,
+            column=column,
+        )
         with _progress_bar() as bar:
             task = bar.add_task("building", total=None)
             index = build_index(
@@ -161,6 +186,8 @@ def eval_harm_index(
         list[Path] | None,
         typer.Option("--benign", help="Labelled-benign texts; repeatable (default: shipped held-out set)."),
     ] = None,
+    file_format: Annotated[str | None, _FORMAT] = None,
+    column: Annotated[str | None, _COLUMN] = None,
 ) -> None:
     """Measure a harm index on labelled texts the way the guard decides; prints recall and FPR as JSON."""
     from phalanx.policies import PolicyError
@@ -168,7 +195,7 @@ def eval_harm_index(
     from phalanx.policies.harm_corpus import HarmCorpusIndex, evaluate_index, heldout_corpora
 
     try:
-        h, b = heldout_corpora(harmful or (), benign or ())
+        h, b = heldout_corpora(harmful or (), benign or (), format=file_format, column=column)
         loaded = HarmCorpusIndex.load(index)
         with _progress_bar() as bar:
             task = bar.add_task("scoring", total=len(h) + len(b))

@@ -1,7 +1,7 @@
 """Verify a handful of APPS+ problems in the Docker sandbox and score a few candidate programs.
 
 Run:  python examples/stepcoder_verify.py [DATA] [--limit 6] [--sandbox docker|local]
-(DATA defaults to the shared APPS+ sample; needs Docker and `phalanx sandbox build-image --name scientific`.)
+(DATA defaults to the APPS+ sample shipped with phalanx; needs Docker and `phalanx sandbox build-image --name scientific`.)
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """ToolSword policies on your own agent, then a small ToolSword replay audit.
 
 Run: python examples/toolsword_audit.py [TOOLSWORD_DATA_DIR] [OUT_DIR]
+(TOOLSWORD_DATA_DIR defaults to the ToolSword data shipped with phalanx.)
 Offline: the agent is the scripted `scripted:comply` (worst case: it follows every request
 and relays tool output verbatim); the guards use rules and an offline MiniLM. The replay runs
 in phalanx's agent loop (the default) and in the paper's one-turn setting (`mode="paper"`).
@@ -18,8 +19,6 @@ from phalanx.agents.audit import audit_toolsword
 from phalanx.agents.tool_agent import ToolAgent
 from phalanx.policies import PolicyStack, policy_adapters
 from phalanx.tools import Toolset, tool
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @tool
@@ -45,7 +44,7 @@ async def guarded_agent() -> None:
     print("  flagged:", [(v.guard, v.action.value) for v in verdicts if v.flagged])
 
 
-async def replay(data_dir: Path, out_dir: Path) -> dict:
+async def replay(data_dir: Path | None, out_dir: Path) -> dict:
     summary = await audit_toolsword(
         "scripted:comply", "default", "rules", ["MQ", "RC", "HF", "EC"], data_dir, out_dir, limit=2
     )
@@ -69,7 +68,7 @@ async def replay(data_dir: Path, out_dir: Path) -> dict:
 
 
 def main() -> None:
-    data = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "data" / "toolsword"
+    data = Path(sys.argv[1]) if len(sys.argv) > 1 else None  # None: the copy shipped with phalanx
     out = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(tempfile.mkdtemp(prefix="toolsword-audit-"))
     asyncio.run(guarded_agent())
     summary = asyncio.run(replay(data, out))

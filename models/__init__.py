@@ -2,7 +2,8 @@
 
 Backend classes are exported lazily (importing this package does not import torch,
 httpx or fastapi): `HFChatModel`, `OpenAICompatModel`, `VLLMChatModel`, `ScriptedModel`,
-`MicroBatcher`, `BackgroundServer`, `build_app` (the server function is `phalanx.models.serve.serve`).
+`MicroBatcher`, `BackgroundServer`, `build_app` (the server function is `phalanx.models.serve.serve`),
+`GenerationEngine`, `PrefixCache`, `GrammarCompiler`, `GrammarError`.
 """
 
 from typing import Any
@@ -13,19 +14,22 @@ from phalanx.models.errors import (
     ModelOutputError,
     ModelRequestError,
     ModelSpecError,
+    ModelStoreError,
     ModelUnavailable,
 )
-from phalanx.models.types import ChatResponse, GenerationConfig, Message, ToolCall, Usage
+from phalanx.models.types import ChatResponse, GenerationConfig, JsonMode, Message, ToolCall, Usage
 
 __all__ = [
     "ChatModel",
     "ChatResponse",
     "GenerationConfig",
+    "JsonMode",
     "Message",
     "ModelError",
     "ModelOutputError",
     "ModelRequestError",
     "ModelSpecError",
+    "ModelStoreError",
     "ModelUnavailable",
     "ToolCall",
     "Usage",
@@ -42,6 +46,10 @@ _LAZY = {
     "MicroBatcher": "phalanx.models.batching",
     "BackgroundServer": "phalanx.models.serve",
     "build_app": "phalanx.models.serve",
+    "GenerationEngine": "phalanx.models.engine",
+    "PrefixCache": "phalanx.models.prefix_cache",
+    "GrammarCompiler": "phalanx.models.grammar",
+    "GrammarError": "phalanx.models.grammar",
 }
 
 

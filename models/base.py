@@ -6,7 +6,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from phalanx.models.errors import ModelSpecError
-from phalanx.models.types import ChatResponse, GenerationConfig, Message
+from phalanx.models.store.lookup import is_store_name
+from phalanx.models.types import ChatResponse, GenerationConfig, JsonMode, Message
 
 TokenCallback = Callable[[str], None]
 
@@ -20,8 +21,11 @@ class ChatModel(Protocol):
         `response.message.tool_calls` when the backend supports native tools
         (`supports_tools`), otherwise the caller uses a text protocol.
       * `tools` are OpenAI function schemas (`{"type": "function", "function": {...}}`).
-      * `json_mode=True` asks for a single JSON object as content (best effort on
-        backends without constrained decoding; callers still validate).
+      * `json_mode=True` asks for a single JSON object as content, `json_mode=SCHEMA`
+        (a JSON schema dict) for one of that schema. Backends with constrained decoding
+        (`supports_json_schema = True`: `hf:`, `vllm:`, and `openai:` servers that honour
+        `response_format: json_schema`) guarantee it; elsewhere it is best effort and
+        callers validate.
       * `on_token`, when given, is called with each new text piece as it is produced.
       * Raises `ModelUnavailable` when the backend cannot serve (server down);
         never returns partial garbage silently for transport errors.
@@ -36,7 +40,7 @@ class ChatModel(Protocol):
         *,
         tools: list[dict[str, Any]] | None = None,
         config: GenerationConfig | None = None,
-        json_mode: bool = False,
+        json_mode: JsonMode = False,
         on_token: TokenCallback | None = None,
     ) -> ChatResponse: ...
 
@@ -78,16 +82,20 @@ def _import_builtin_backends() -> None:
 def load_model(spec: str | ChatModel) -> ChatModel:
     """Build a chat model from a spec string.
 
-    Specs: `hf:PATH_OR_DIR`, `openai:BASE_URL#MODEL`, `vllm:PATH`, `scripted:FILE_OR_NAME`.
+    Specs: `hf:PATH_OR_DIR`, `openai:BASE_URL#MODEL`, `vllm:PATH`, `scripted:FILE_OR_NAME`;
+    a bare model-store name (`smollm2-135m-instruct`) means `hf:NAME`.
     A `ChatModel` instance is returned unchanged.
 
     Raises:
-        ModelSpecError: malformed spec, unknown scheme or missing path.
+        ModelSpecError: malformed spec, unknown scheme, missing path, or a store model that
+            is not installed.
         ModelUnavailable: the backend cannot be loaded or reached.
     """
     if not isinstance(spec, str):
         return spec
     scheme, sep, rest = spec.partition(":")
+    if not sep and is_store_name(spec):  # a model-store name alone means `hf:NAME`
+        scheme, sep, rest = "hf", ":", spec
     if not sep or not rest:
         raise ModelSpecError(
             f"model spec {spec!r} is not of the form SCHEME:TARGET "

@@ -19,3 +19,7 @@ class ModelOutputError(ModelError):
 
 class ModelRequestError(ModelError):
     """A backend rejected the request itself (bad arguments, unknown model name): retrying won't help."""
+
+
+class ModelStoreError(ModelError):
+    """The model store cannot pull, verify, convert or find a model (the message names the cause)."""

@@ -1,18 +1,20 @@
-"""`hf:PATH_OR_DIR`: a transformers causal LM in this process, with micro-batching.
+"""`hf:PATH_OR_DIR`: a transformers causal LM in this process, served by phalanx's engine.
 
-Concurrent `chat` calls are collected by a `MicroBatcher` and run as one batched
-`generate` in a worker thread (see `phalanx.models.batching`; prompts of different
-lengths are prefilled without a padding mask, then decoded together, see
-`phalanx.models.hf_generate`), so many agents sharing one small model get batch
-throughput while the event loop stays free.
+Concurrent `chat` calls share one worker thread that decodes every running request
+together (`phalanx.models.engine`: continuous batching, prompt prefixes shared across
+rows and cached across calls, JSON-schema-constrained decoding), so many agents sharing
+one small model get batch throughput while the event loop stays free. A model whose
+attention the engine cannot drive (it checks at load time) runs on batched `generate`
+calls instead (`phalanx.models.hf_generate`, collected by a `MicroBatcher`).
 
 Options can follow the path as a query string:
-`hf:./model?device=cpu&window_ms=5&max_batch=32`.
+`hf:./model?device=cpu&window_ms=5&max_batch=32&prefix_cache_mb=1024&engine=on`.
 
 Seams for later layers: `HFChatModel(model, tokenizer)` wraps an already-built model
 (a trainer's policy, a model with patched attention and `context_limit=None`);
-`generation_lock` lets a trainer update weights in place between batches; and
-`generate_kwargs` is the one place a `GenerationConfig` becomes transformers arguments.
+`generation_lock` lets a trainer update weights in place between steps (then call
+`weights_changed`); and `generate_kwargs` is the one place a `GenerationConfig` becomes
+transformers `generate` arguments.
 
 `on_token` receives the raw generated text, tool-call markup included; the parsed
 calls arrive in the final `ChatResponse`.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,7 +39,9 @@ from phalanx.models.chat_template import (
     render_chat,
     template_supports_tools,
 )
+from phalanx.models.engine import GenerationEngine
 from phalanx.models.errors import ModelRequestError, ModelSpecError, ModelUnavailable
+from phalanx.models.grammar import GrammarCompiler, schema_for
 from phalanx.models.hf_generate import (
     GenerateStats,
     GenRequest,
@@ -45,7 +50,12 @@ from phalanx.models.hf_generate import (
     generate_batch,
     generate_kwargs,
 )
-from phalanx.models.types import ChatResponse, GenerationConfig, Message
+from phalanx.models.prefix_cache import PrefixCache
+from phalanx.models.store import resolve_hf_target
+from phalanx.models.store.convert import require_gguf_support
+from phalanx.models.types import ChatResponse, GenerationConfig, JsonMode, Message
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["JSON_MODE_INSTRUCTION", "HFChatModel", "generate_kwargs", "load_hf_model"]
 
@@ -55,15 +65,22 @@ _uids = itertools.count(1)
 class HFChatModel:
     """A chat model over a transformers causal LM and its tokenizer's chat template.
 
+    Generation runs on phalanx's engine (`phalanx.models.engine`: continuous batching,
+    shared-prefix attention, a prefix cache) when the model passes the engine's
+    self-test at load time, and otherwise on batched `generate` calls.
+
     Args:
         model: a loaded `PreTrainedModel` with `generate` (moved to its device already).
         tokenizer: its tokenizer; must have a chat template.
         name: reported as `ChatResponse.model`.
         window_s: micro-batching window after the first waiting request.
-        max_batch_size: most requests in one `generate` call (1 disables batching).
+        max_batch_size: most requests generated together (1 disables batching).
         context_limit: longest prompt + `max_new_tokens` accepted; "auto" takes the
             model's `max_position_embeddings`, None accepts anything (for models whose
             attention is extended past their pretrained length).
+        prefix_cache_mb: memory for stored prompt prefixes (0 turns the cache off).
+        engine: use the engine when the model passes its self-test (False: always
+            batched `generate`).
     """
 
     def __init__(
@@ -75,22 +92,52 @@ class HFChatModel:
         window_s: float = 0.005,
         max_batch_size: int = 32,
         context_limit: int | None | Literal["auto"] = "auto",
+        prefix_cache_mb: int = 1024,
+        engine: bool = True,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
         self.supports_tools = template_supports_tools(tokenizer, name)
         """True when the chat template renders `tools`; calls are then parsed from the text."""
+        self.supports_json_schema = True
+        """`json_mode` with a schema constrains decoding: replies are valid JSON of the schema."""
         if context_limit == "auto":
             context_limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
         self.context_limit: int | None = context_limit
         self.generation_lock = threading.Lock()
-        """Held while a batch generates; hold it to change the weights between batches."""
+        """Held while a batch generates; hold it to change the weights (then call `weights_changed`)."""
         self.generate_stats = GenerateStats()
-        """Counters of the batched `generate` calls and their split prefills."""
-        self.batcher: MicroBatcher[GenRequest, GenResult] = MicroBatcher(
-            self._run_batch, window_s=window_s, max_batch_size=max_batch_size, key=batch_key, name=name
-        )
+        """Counters of the batched `generate` calls (the path used without the engine)."""
+        self.engine: GenerationEngine | None = None
+        self.engine_problem: str | None = "turned off (engine=False)"
+        """Why the engine is not used (None when it is)."""
+        self._grammar: GrammarCompiler | None = None
+        if engine:
+            candidate = GenerationEngine(
+                model,
+                tokenizer,
+                max_rows=max_batch_size,
+                window_s=window_s,
+                prefix_cache=PrefixCache(budget_bytes=max(0, prefix_cache_mb) << 20),
+                lock=self.generation_lock,
+                name=name,
+            )
+            self.engine_problem = (
+                candidate.checked() if candidate.usable else "the model's attention cannot be switched"
+            )
+            if self.engine_problem is None:
+                self.engine = candidate
+            else:
+                logger.warning("%s: generating with batched generate: %s", name, self.engine_problem)
+        self.batcher: Any
+        """The scheduler (`engine.stats` / `MicroBatcher.stats`: requests, batches, sizes)."""
+        if self.engine is not None:
+            self.batcher = self.engine
+        else:
+            self.batcher = MicroBatcher(
+                self._run_batch, window_s=window_s, max_batch_size=max_batch_size, key=batch_key, name=name
+            )
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str | None = None, **options: Any) -> HFChatModel:
@@ -142,22 +189,27 @@ class HFChatModel:
         *,
         tools: list[dict[str, Any]] | None = None,
         config: GenerationConfig | None = None,
-        json_mode: bool = False,
+        json_mode: JsonMode = False,
         on_token: TokenCallback | None = None,
     ) -> ChatResponse:
-        """Answer `messages`; concurrent calls are batched into one `generate`.
+        """Answer `messages`; concurrent calls are generated together.
+
+        `json_mode` True or a JSON schema constrains decoding so the reply is valid
+        JSON (of the schema).
 
         Raises:
-            ModelRequestError: empty conversation, template error, or prompt plus
-                `max_new_tokens` longer than `context_limit`.
+            ModelRequestError: empty conversation, template error, a schema that cannot
+                be compiled, or prompt plus `max_new_tokens` longer than `context_limit`.
         """
         config = config or GenerationConfig()
-        ids = self.render_prompt(messages, tools, json_mode)
+        schema = schema_for(json_mode)
+        ids = self.render_prompt(messages, tools, schema is not None)
         if self.context_limit is not None and len(ids) + config.max_new_tokens > self.context_limit:
             raise ModelRequestError(
                 f"{self.name}: prompt of {len(ids)} tokens + max_new_tokens {config.max_new_tokens} exceeds "
                 f"the context limit {self.context_limit}; shorten the conversation or lower max_new_tokens"
             )
+        grammar = self.grammar_compiler().matcher(schema) if schema is not None else None
         sink = None
         if on_token is not None:
             loop = asyncio.get_running_loop()
@@ -167,12 +219,36 @@ class HFChatModel:
             def sink(piece: str) -> None:
                 loop.call_soon_threadsafe(on_token, piece)
 
-        result = await self.batcher.submit(GenRequest(ids, config, sink, uid=next(_uids)))
-        return self._to_response(result, tools, json_mode)
+        request = GenRequest(ids, config, sink, uid=next(_uids), grammar=grammar)
+        if self.engine is not None:
+            result = await asyncio.wrap_future(self.engine.submit(request))
+        else:
+            result = await self.batcher.submit(request)
+        return self._to_response(result, tools, schema is not None)
+
+    def grammar_compiler(self) -> GrammarCompiler:
+        """The JSON grammar compiler for this model's tokenizer (built on first use)."""
+        if self.engine is not None:
+            return self.engine.grammar_compiler()
+        if self._grammar is None:
+            from phalanx.models.hf_generate import _eos_and_pad
+
+            vocab = self.model.get_output_embeddings().weight.shape[0]
+            self._grammar = GrammarCompiler(
+                self.tokenizer, vocab, _eos_and_pad(self.model, self.tokenizer)[1]
+            )
+        return self._grammar
+
+    def weights_changed(self) -> None:
+        """Forget cached prompt prefixes; call after changing the weights in place."""
+        if self.engine is not None:
+            self.engine.clear_cache()
 
     def _to_response(
         self, result: GenResult, tools: list[dict[str, Any]] | None, json_mode: bool
     ) -> ChatResponse:
+        # A constrained row that hit its limit is an incomplete JSON object: callers'
+        # validation reports it (finish_reason "length").
         return build_response(
             result.text,
             finish_reason=result.finish_reason,
@@ -185,8 +261,11 @@ class HFChatModel:
         )
 
     async def aclose(self) -> None:
-        """Stop the batching worker; the weights are freed when the object is dropped."""
-        await self.batcher.aclose()
+        """Stop the generation worker; the weights are freed when the object is dropped."""
+        if self.engine is not None:
+            self.engine.close(wait_s=5.0)
+        else:
+            await self.batcher.aclose()
 
 
 def check_model_dir(path: Path) -> bool:
@@ -219,7 +298,12 @@ def _load_pretrained(path: Path, device: str | None) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    is_dir = check_model_dir(path)
+    # Store names (`hf:smollm2-135m-instruct`) and GGUF files resolve first; see phalanx.models.store.
+    path, gguf_file = resolve_hf_target(path)
+    is_dir = True if gguf_file else check_model_dir(path)
+    gguf = {"gguf_file": gguf_file} if gguf_file else {}
+    if gguf:
+        require_gguf_support(ModelUnavailable)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -228,8 +312,8 @@ def _load_pretrained(path: Path, device: str | None) -> tuple[Any, Any]:
         )
     dtype = torch.float32 if device == "cpu" else "auto"
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dtype)
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True, **gguf)
+        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dtype, **gguf)
     except (OSError, ValueError, KeyError) as exc:
         if not is_dir:
             raise ModelSpecError(
@@ -252,7 +336,7 @@ def load_hf_model(target: str) -> HFChatModel:
     head, sep, query = target.rpartition("?")
     if sep and "=" in query:  # a bare "?" may be part of a directory name
         path, options = head, dict(parse_qsl(query, keep_blank_values=True))
-    known = {"device", "window_ms", "max_batch", "name"}
+    known = {"device", "window_ms", "max_batch", "name", "prefix_cache_mb", "engine"}
     unknown = set(options) - known
     if unknown:
         raise ModelSpecError(f"unknown hf: option(s) {sorted(unknown)} in {target!r}; known: {sorted(known)}")
@@ -262,12 +346,18 @@ def load_hf_model(target: str) -> HFChatModel:
             kwargs["window_s"] = float(options["window_ms"]) / 1000
         if "max_batch" in options:
             kwargs["max_batch_size"] = int(options["max_batch"])
+        if "prefix_cache_mb" in options:
+            kwargs["prefix_cache_mb"] = int(options["prefix_cache_mb"])
     except ValueError as exc:
         raise ModelSpecError(f"bad number in hf: options of {target!r}: {exc}") from exc
     if kwargs.get("max_batch_size", 1) < 1 or kwargs.get("window_s", 0) < 0:
         raise ModelSpecError(f"hf: options of {target!r}: max_batch must be >= 1 and window_ms >= 0")
     if "name" in options:
         kwargs["name"] = options["name"]
+    if "engine" in options:
+        if options["engine"] not in ("on", "off"):
+            raise ModelSpecError(f"hf: option engine must be on or off, got {options['engine']!r}")
+        kwargs["engine"] = options["engine"] == "on"
     return HFChatModel.from_pretrained(
         Path(path).expanduser(), device=options.get("device") or None, **kwargs
     )

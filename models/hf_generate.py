@@ -73,6 +73,8 @@ class GenRequest:
     """Called (from the generation thread) with each new piece of text."""
     uid: int = 0
     """Distinguishes requests that must not share a batch (seeded sampling)."""
+    grammar: Any = None
+    """A `phalanx.models.grammar.RowGrammar` constraining this row's output, or None."""
 
 
 @dataclass
@@ -83,6 +85,8 @@ class GenResult:
     token_ids: list[int] = field(default_factory=list)
     finish_reason: Literal["stop", "length"] = "stop"
     prompt_tokens: int = 0
+    invalid_json: str | None = None
+    """For a constrained row that could not finish valid JSON: why."""
 
 
 def batch_key(request: GenRequest) -> Hashable:
@@ -176,6 +180,16 @@ class RowMonitor:
                 self.flush(i, gen[i, : self.length[i]].tolist())
                 continue
             self.length[i] = step
+            grammar = req.grammar
+            if grammar is not None:
+                # The monitor runs after each token, before the next step's logits processor:
+                # the grammar advances here, the processor masks from the advanced state.
+                if not grammar.consume(token) or grammar.is_done:
+                    self.done[i], self.reason[i] = True, "stop"
+                    self.flush(i, gen[i, :step].tolist())
+                    continue
+                if step >= req.config.max_new_tokens - 24:
+                    grammar.wrapping_up = True
             stops = req.config.stop
             if stops or req.on_token is not None:
                 text = self._decode(gen[i, :step].tolist())
@@ -203,6 +217,24 @@ class RowMonitor:
             text = self._decode(ids)
             cut = find_stop(text, self.requests[i].config.stop)
             self._emit(i, text if cut < 0 else text[:cut])
+
+
+class GrammarProcessor:
+    """A transformers `LogitsProcessor` masking each constrained row to its grammar."""
+
+    def __init__(self, requests: list[GenRequest], monitor: RowMonitor, compiler: Any) -> None:
+        self.requests = requests
+        self.monitor = monitor
+        self.compiler = compiler
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        from phalanx.models.grammar import apply_masks
+
+        rows = [
+            (i, r.grammar) for i, r in enumerate(self.requests) if r.grammar is not None and not self.monitor.done[i]
+        ]
+        apply_masks(scores, rows, self.compiler)
+        return scores
 
 
 def _eos_and_pad(model: Any, tokenizer: Any) -> tuple[int, set[int]]:
@@ -398,7 +430,7 @@ def _generate(
     extra: dict[str, Any],
 ) -> tuple[Any, RowMonitor]:
     import torch
-    from transformers import StoppingCriteriaList
+    from transformers import LogitsProcessorList, StoppingCriteriaList
 
     head = rows[0].config
     kwargs = generate_kwargs(head)
@@ -406,6 +438,9 @@ def _generate(
     if head.sampling and head.seed is not None:
         torch.manual_seed(head.seed)
     monitor = RowMonitor(tokenizer, rows, ids.shape[1], eos_ids)
+    grammars = [r.grammar for r in rows if r.grammar is not None]
+    if grammars:
+        kwargs["logits_processor"] = LogitsProcessorList([GrammarProcessor(rows, monitor, grammars[0].compiler)])
     out = model.generate(
         input_ids=ids,
         attention_mask=mask,
@@ -432,12 +467,16 @@ def _results(
         if cut >= 0:
             text = text[:cut]
         monitor.flush(row, answer)
+        invalid = None
+        if req.grammar is not None and not req.grammar.is_done:
+            invalid = req.grammar.error or f"the JSON was not complete after {len(answer)} tokens"
         results.append(
             GenResult(
                 text=text,
                 token_ids=answer,
                 finish_reason=monitor.reason[row] if monitor.done[row] else "length",
                 prompt_tokens=len(req.input_ids),
+                invalid_json=invalid,
             )
         )
     return results

@@ -24,7 +24,8 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from phalanx.models.base import TokenCallback, register_backend
 from phalanx.models.errors import ModelRequestError, ModelSpecError, ModelUnavailable
-from phalanx.models.types import ChatResponse, GenerationConfig, Message, ToolCall, Usage
+from phalanx.models.grammar import schema_for
+from phalanx.models.types import ChatResponse, GenerationConfig, JsonMode, Message, ToolCall, Usage
 
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls"}
 _START_HINT = (
@@ -45,7 +46,7 @@ def request_body(
     messages: Sequence[Message],
     tools: list[dict[str, Any]] | None,
     config: GenerationConfig,
-    json_mode: bool,
+    json_mode: JsonMode,
     stream: bool,
 ) -> dict[str, Any]:
     """The chat-completions JSON body for one call (only non-default knobs are sent)."""
@@ -70,7 +71,14 @@ def request_body(
     if tools:
         body["tools"] = tools
         body["tool_choice"] = "auto"
-    if json_mode:
+    schema = schema_for(json_mode)
+    if isinstance(json_mode, dict) and schema is not None:
+        # OpenAI's structured outputs; vLLM and `phalanx serve` constrain decoding to it.
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "reply", "schema": schema, "strict": True},
+        }
+    elif json_mode:
         body["response_format"] = {"type": "json_object"}
     if stream:
         body["stream"] = True
@@ -134,10 +142,12 @@ class OpenAICompatModel:
         *,
         tools: list[dict[str, Any]] | None = None,
         config: GenerationConfig | None = None,
-        json_mode: bool = False,
+        json_mode: JsonMode = False,
         on_token: TokenCallback | None = None,
     ) -> ChatResponse:
         """Send one chat-completions request (streamed when `on_token` is given).
+
+        A JSON schema as `json_mode` is sent as `response_format: json_schema`.
 
         Raises:
             ModelUnavailable: the server cannot be reached or keeps failing (429/5xx).

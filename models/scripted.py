@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from phalanx.models.base import TokenCallback, register_backend
 from phalanx.models.errors import ModelSpecError
-from phalanx.models.types import ChatResponse, GenerationConfig, Message, ToolCall
+from phalanx.models.types import ChatResponse, GenerationConfig, JsonMode, Message, ToolCall
 
 Reply = str | Message | ToolCall | ChatResponse
 ScriptFn = Callable[[Sequence[Message], list[dict[str, Any]] | None], Reply | Awaitable[Reply]]
@@ -47,7 +47,7 @@ class ScriptedModel:
         *,
         tools: list[dict[str, Any]] | None = None,
         config: GenerationConfig | None = None,
-        json_mode: bool = False,
+        json_mode: JsonMode = False,
         on_token: TokenCallback | None = None,
     ) -> ChatResponse:
         self.calls.append(list(messages))

@@ -1,6 +1,6 @@
 """`phalanx serve`: an OpenAI-compatible chat-completions server over any `ChatModel`.
 
-Endpoints: `POST /v1/chat/completions` (tools, `response_format` JSON mode, `stream: true`
+Endpoints: `POST /v1/chat/completions` (tools, `response_format` json_object or json_schema, `stream: true`
 server-sent events), `GET /v1/models`, `GET /health`. Requests from many clients reach the
 backend concurrently, so an `hf:` model micro-batches them. The server binds to
 loopback unless told otherwise; it has no authentication.
@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from phalanx.models.base import ChatModel, load_model
 from phalanx.models.errors import ModelError, ModelRequestError, ModelUnavailable
-from phalanx.models.types import ChatResponse, GenerationConfig, Message
+from phalanx.models.types import ChatResponse, GenerationConfig, JsonMode, Message
 
 
 class ChatCompletionRequest(BaseModel):
@@ -153,7 +153,10 @@ def build_app(model: ChatModel, *, served_name: str | None = None, close_model: 
         except (ValidationError, KeyError, TypeError) as exc:
             raise _HTTPError(400, f"invalid request: {exc}") from exc
         tools = None if req.tool_choice == "none" else req.tools
-        json_mode = (req.response_format or {}).get("type") in ("json_object", "json_schema")
+        try:
+            json_mode = response_format_mode(req.response_format)
+        except ValueError as exc:
+            raise _HTTPError(400, f"invalid response_format: {exc}") from exc
         cid = "chatcmpl-" + uuid.uuid4().hex[:24]
         if req.stream:
             include_usage = bool((req.stream_options or {}).get("include_usage"))
@@ -166,6 +169,26 @@ def build_app(model: ChatModel, *, served_name: str | None = None, close_model: 
         return _completion(resp, name, cid)
 
     return app
+
+
+def response_format_mode(fmt: dict[str, Any] | None) -> JsonMode:
+    """`json_mode` for an OpenAI `response_format`: False, True (json_object) or the schema.
+
+    Raises:
+        ValueError: an unknown type, or a json_schema without a schema object.
+    """
+    kind = (fmt or {}).get("type", "text")
+    if kind == "text":
+        return False
+    if kind == "json_object":
+        return True
+    if kind == "json_schema":
+        spec = (fmt or {}).get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if not isinstance(schema, dict):
+            raise ValueError('json_schema needs {"json_schema": {"name": ..., "schema": {...}}}')
+        return schema
+    raise ValueError(f"unknown type {kind!r}; use text, json_object or json_schema")
 
 
 def _status_pair(exc: BaseException) -> tuple[int, str, str]:
@@ -196,7 +219,7 @@ async def _stream_events(
     messages: list[Message],
     tools: list[dict[str, Any]] | None,
     config: GenerationConfig,
-    json_mode: bool,
+    json_mode: JsonMode,
     include_usage: bool,
 ) -> AsyncIterator[str]:
     created = int(time.time())

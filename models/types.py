@@ -13,6 +13,10 @@ def new_call_id() -> str:
     return "call_" + uuid.uuid4().hex[:24]
 
 
+JsonMode = bool | dict[str, Any]
+"""`json_mode` of `ChatModel.chat`: False, True (any JSON object) or a JSON schema."""
+
+
 class ToolCall(BaseModel):
     """One function call requested by a model, in OpenAI's shape."""
 
@@ -115,6 +119,14 @@ class GenerationConfig(BaseModel):
     """Seed for reproducible sampling where the backend supports it."""
     stop: list[str] = Field(default_factory=list)
     """Strings that end generation (not included in the output)."""
+    no_repeat_ngram_size: int = Field(0, ge=0)
+    """Never generate an n-gram of this size twice (0 = off). Blunt: it also blocks
+    legitimate repeats such as JSON keys, so it is off by default."""
+    stop_on_loop: bool = True
+    """End a reply caught in a loop (its last 32+ tokens repeat one unit of at most 24
+    tokens four times or more) instead of running to `max_new_tokens`; a JSON-constrained
+    reply closes its JSON instead. Small models fall into such loops; set False to keep
+    generating. In-process backends (`hf:`) honour it."""
 
     @property
     def sampling(self) -> bool:

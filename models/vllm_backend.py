@@ -19,8 +19,9 @@ from typing import Any
 from phalanx.models.base import TokenCallback, register_backend
 from phalanx.models.chat_template import build_response, render_chat, template_supports_tools
 from phalanx.models.errors import ModelSpecError, ModelUnavailable
+from phalanx.models.grammar import schema_for
 from phalanx.models.hf import check_model_dir
-from phalanx.models.types import ChatResponse, GenerationConfig, Message
+from phalanx.models.types import ChatResponse, GenerationConfig, JsonMode, Message
 
 INSTALL_HINT = (
     "install the extra with `pip install 'phalanx[vllm]'` on a machine with a CUDA GPU, or use hf:PATH"
@@ -28,11 +29,26 @@ INSTALL_HINT = (
 _ids = itertools.count(1)
 
 
-def sampling_params(config: GenerationConfig) -> Any:
-    """Map a `GenerationConfig` to vLLM `SamplingParams` (temperature 0 = greedy)."""
+def structured_output(schema: dict[str, Any] | None) -> dict[str, Any]:
+    """`SamplingParams` keyword for vLLM's guided decoding to a JSON schema (both API generations)."""
+    if schema is None:
+        return {}
+    try:  # vLLM >= 0.10.2
+        from vllm.sampling_params import StructuredOutputsParams
+
+        return {"structured_outputs": StructuredOutputsParams(json=schema)}
+    except ImportError:
+        from vllm.sampling_params import GuidedDecodingParams
+
+        return {"guided_decoding": GuidedDecodingParams(json=schema)}
+
+
+def sampling_params(config: GenerationConfig, schema: dict[str, Any] | None = None) -> Any:
+    """Map a `GenerationConfig` (and a JSON schema to constrain to) to vLLM `SamplingParams`."""
     from vllm import SamplingParams
 
     return SamplingParams(
+        **structured_output(schema),
         temperature=(config.temperature or 1.0) if config.sampling else 0.0,
         top_p=config.top_p if config.sampling else 1.0,
         top_k=(config.top_k or -1) if config.sampling else -1,  # vLLM: -1 disables top-k
@@ -82,18 +98,26 @@ class VLLMChatModel:
         *,
         tools: list[dict[str, Any]] | None = None,
         config: GenerationConfig | None = None,
-        json_mode: bool = False,
+        json_mode: JsonMode = False,
         on_token: TokenCallback | None = None,
     ) -> ChatResponse:
-        """Generate one answer; vLLM batches concurrent calls on the GPU."""
+        """Generate one answer; vLLM batches concurrent calls on the GPU.
+
+        `json_mode` True or a schema uses vLLM's guided decoding (valid JSON of the schema).
+        """
         config = config or GenerationConfig()
+        schema = schema_for(json_mode)
         prompt = render_chat(
-            self.tokenizer, messages, tools=tools, json_mode=json_mode, supports_tools=self.supports_tools
+            self.tokenizer,
+            messages,
+            tools=tools,
+            json_mode=schema is not None,
+            supports_tools=self.supports_tools,
         )
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         final, sent = None, 0
         async for output in self.engine.generate(
-            {"prompt_token_ids": ids}, sampling_params(config), request_id=f"phalanx-{next(_ids)}"
+            {"prompt_token_ids": ids}, sampling_params(config, schema), request_id=f"phalanx-{next(_ids)}"
         ):
             final = output.outputs[0]
             if on_token is not None and len(final.text) > sent:
@@ -107,7 +131,7 @@ class VLLMChatModel:
             prompt_tokens=len(ids),
             completion_tokens=len(final.token_ids),
             tools=tools,
-            json_mode=json_mode,
+            json_mode=schema is not None,
             supports_tools=self.supports_tools,
             model=self.name,
         )

@@ -11,7 +11,13 @@ from phalanx.policies.embedder import SentenceEmbedder
 from phalanx.policies.errors import GuardError, PolicyConfigError, PolicyError, ScenarioDataError
 from phalanx.policies.guard import Guard, register_guard, registered_guards
 from phalanx.policies.stack import Decision, PolicyStack
-from phalanx.policies.toolsword_data import SCENARIOS, ToolSwordRecord, load_scenario, load_toolsword
+from phalanx.policies.toolsword_data import (
+    SCENARIOS,
+    ToolSwordRecord,
+    load_scenario,
+    load_toolsword,
+    toolsword_data_dir,
+)
 from phalanx.policies.types import Finding, GuardAction, GuardContext, GuardVerdict, Stage, ToolSpec
 
 __all__ = [
@@ -42,6 +48,7 @@ __all__ = [
     "register_guard",
     "registered_guards",
     "screen_queries",
+    "toolsword_data_dir",
 ]
 
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from phalanx.policies.errors import PolicyConfigError
 from phalanx.policies.text import is_refusal, split_sentences
+from phalanx.tools.records import RecordFileError, read_prompts
 
 CORPUS_DIR = Path(__file__).with_name("data") / "harm_corpus"
 DEFAULT_INDEX = CORPUS_DIR / "harm_index.npz"
@@ -178,35 +179,21 @@ class HarmCorpusIndex:
 
 
 # ---------------------------------------------------------------------- building
-def read_corpus(path: str | Path) -> list[dict[str, str]]:
-    """Read a corpus file: JSON lines with `text` (and optional `source`), or plain text, one per line.
+def read_corpus(
+    path: str | Path, *, format: str | None = None, column: str | None = None
+) -> list[dict[str, str]]:
+    """Read a corpus file (`phalanx.tools.read_prompts`): plain text, one entry per line, or JSONL /
+    JSON / CSV records whose `text` (or `column`) holds the entry and `source`, if any, its origin.
 
     Raises:
         PolicyConfigError: naming the file and line of a malformed entry.
     """
-    p = Path(path)
     try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise PolicyConfigError(f"cannot read corpus {p}: {exc}") from exc
-    rows: list[dict[str, str]] = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        if line.lstrip().startswith("{"):
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise PolicyConfigError(f"{p}:{n}: not valid JSON ({exc})") from exc
-            text = row.get("text") if isinstance(row, dict) else None
-            if not isinstance(text, str) or not text.strip():
-                raise PolicyConfigError(f"{p}:{n}: field 'text' must be a non-empty string")
-            rows.append({"text": text, "source": str(row.get("source", p.stem))})
-        else:
-            rows.append({"text": line.strip(), "source": p.stem})
-    if not rows:
-        raise PolicyConfigError(f"corpus {p} has no entries")
-    return rows
+        prompts = read_prompts(path, format=format, column=column, columns=("text",))
+    except RecordFileError as exc:
+        raise PolicyConfigError(f"corpus {exc}") from None
+    stem = Path(path).stem
+    return [{"text": p.text, "source": str(p.record.get("source") or stem)} for p in prompts]
 
 
 def _digest(rows: Sequence[dict[str, str]]) -> str:
@@ -306,19 +293,29 @@ def build_index(
     )
 
 
-def _read_all(paths: Sequence[str | Path]) -> list[dict[str, str]]:
-    return [row for p in paths for row in read_corpus(p)]
+def _read_all(
+    paths: Sequence[str | Path], default: Path, format: str | None, column: str | None
+) -> list[dict[str, str]]:
+    if not paths:
+        return read_corpus(default)
+    return [row for p in paths for row in read_corpus(p, format=format, column=column)]
 
 
 def default_corpora(
-    seeds=None, harmful_files: Sequence[str | Path] = (), benign_files: Sequence[str | Path] = ()
+    seeds=None,
+    harmful_files: Sequence[str | Path] = (),
+    benign_files: Sequence[str | Path] = (),
+    *,
+    format: str | None = None,
+    column: str | None = None,
 ) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """The build corpora: the given files (else the shipped ones) plus the seed sentences, if any.
 
     With no files and the shipped seeds, these are the sets `harm_index.npz` was built from.
+    `format` and `column` apply to the given files (see `read_corpus`).
     """
-    harmful = _read_all(harmful_files or [CORPUS_DIR / "harmful.jsonl"])
-    benign = _read_all(benign_files or [CORPUS_DIR / "benign.jsonl"])
+    harmful = _read_all(harmful_files, CORPUS_DIR / "harmful.jsonl", format, column)
+    benign = _read_all(benign_files, CORPUS_DIR / "benign.jsonl", format, column)
     if seeds is not None:
         for name, group in (
             ("harmful_content", seeds.harmful_content),
@@ -372,11 +369,15 @@ def evaluate_index(
 
 
 def heldout_corpora(
-    harmful_files: Sequence[str | Path] = (), benign_files: Sequence[str | Path] = ()
+    harmful_files: Sequence[str | Path] = (),
+    benign_files: Sequence[str | Path] = (),
+    *,
+    format: str | None = None,
+    column: str | None = None,
 ) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """Evaluation sets: the given files, else the shipped held-out set (human-scored model responses,
-    harm >= 0.75 vs harm 0, never used to build)."""
+    harm >= 0.75 vs harm 0, never used to build). `format` and `column` apply to the given files."""
     return (
-        _read_all(harmful_files or [CORPUS_DIR / "heldout_harmful.jsonl"]),
-        _read_all(benign_files or [CORPUS_DIR / "heldout_benign.jsonl"]),
+        _read_all(harmful_files, CORPUS_DIR / "heldout_harmful.jsonl", format, column),
+        _read_all(benign_files, CORPUS_DIR / "heldout_benign.jsonl", format, column),
     )

@@ -57,9 +57,18 @@ class ModelJudgeGuard(Guard):
         response = await self.model.chat(
             [Message.system(_SYSTEM), Message.user("\n\n".join(parts))],
             config=GenerationConfig(max_new_tokens=128),
-            json_mode=True,
+            json_mode=VERDICT_SCHEMA,
         )
         return parse_judge_reply(response.message.content or "", self.name)
+
+
+VERDICT_SCHEMA = {
+    "type": "object",
+    "properties": {"reason": {"type": "string"}, "flagged": {"type": "boolean"}},
+    "required": ["reason", "flagged"],
+    "additionalProperties": False,
+}
+"""The judge's reply; constrained backends can only give this shape (the reason comes first)."""
 
 
 def parse_judge_reply(text: str, who: str = "judge") -> Finding:

@@ -1,18 +1,19 @@
 """Loading and validating ToolSword scenario files (methods.md Part B, "Data layout").
 
 Every record is checked before any model call; a malformed file fails with the file,
-the record index and the field named. Works on the shipped copy or any user folder.
+the record index and the field named. Works on the copy shipped with phalanx
+(`policies/data/toolsword`, Apache-2.0, see its LICENSE and SOURCE.md) or any user folder.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from phalanx.policies.errors import ScenarioDataError
+from phalanx.tools.records import RecordFileError, iter_records
 
 SCENARIOS: dict[str, tuple[str, str]] = {
     # scenario -> (file, stage)
@@ -24,6 +25,8 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "EC": ("data_EC.json", "Output"),
     "confict": ("data_confict.json", "Output"),  # spelled so upstream
 }
+TOOLSWORD_DIR = Path(__file__).with_name("data") / "toolsword"
+"""The ToolSword data shipped with phalanx (installed as package data)."""
 JA_TEMPLATES = ("Burple", "DeltaGPT", "GPT-4 Simulator")
 """The three jailbreak wrappers of data_JA.json, 55 records each, in file order (paper Table 2)."""
 
@@ -125,12 +128,13 @@ def _validate_record(path: Path, i: int, raw: Any, scenario: str) -> dict[str, A
     return raw
 
 
-def load_scenario(scenario: str, data_dir: str | Path) -> list[ToolSwordRecord]:
+def load_scenario(scenario: str, data_dir: str | Path | None = None) -> list[ToolSwordRecord]:
     """Load and validate every record of one scenario from `data_dir`.
 
     Args:
         scenario: `MQ`, `JA`, `NM`, `RC`, `HF`, `EC` or `confict`.
-        data_dir: folder with the `data_*.json` files (or its parent holding `data/`).
+        data_dir: folder with the `data_*.json` files (or its parent holding `data/`);
+            None means the copy shipped with phalanx (`toolsword_data_dir`).
 
     Raises:
         ScenarioDataError: unknown scenario, missing file, bad JSON, or a malformed record.
@@ -143,13 +147,12 @@ def load_scenario(scenario: str, data_dir: str | Path) -> list[ToolSwordRecord]:
             f"{path}: file not found (scenario {scenario}); pass --data DIR with the ToolSword data_*.json files"
         )
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ScenarioDataError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from exc
-    if not isinstance(raw, list):
+        entries = list(iter_records(path, "json"))
+    except RecordFileError as exc:
+        raise ScenarioDataError(str(exc)) from None
+    if any(e.key is not None for e in entries):
         raise ScenarioDataError(f"{path}: must hold a JSON list of records")
+    raw = [e.value for e in entries]
     records = []
     per_template = max(1, len(raw) // len(JA_TEMPLATES)) if scenario == "JA" else 0
     for i, item in enumerate(raw):
@@ -163,9 +166,23 @@ def load_scenario(scenario: str, data_dir: str | Path) -> list[ToolSwordRecord]:
     return records
 
 
-def resolve_data_dir(data_dir: str | Path) -> Path:
-    """Accept the folder of `data_*.json` or a parent holding `data/`."""
-    p = Path(data_dir).expanduser()
+def toolsword_data_dir() -> Path:
+    """The folder of the ToolSword data shipped with phalanx (the default of every loader and command).
+
+    Raises:
+        ScenarioDataError: the installation lacks the data (a broken install); names the path.
+    """
+    if not (TOOLSWORD_DIR / "data" / SCENARIOS["MQ"][0]).is_file():
+        raise ScenarioDataError(
+            f"{TOOLSWORD_DIR}: the ToolSword data shipped with phalanx is missing (broken install?); "
+            "reinstall phalanx or pass --data DIR with ToolSword's data_*.json files"
+        )
+    return TOOLSWORD_DIR
+
+
+def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
+    """Accept the folder of `data_*.json` or a parent holding `data/`; None is the shipped copy."""
+    p = toolsword_data_dir() if data_dir is None else Path(data_dir).expanduser()
     if not p.is_dir():
         raise ScenarioDataError(f"{p}: data folder not found")
     if not any(p.glob("data_*.json")) and (p / "data").is_dir():
@@ -173,8 +190,15 @@ def resolve_data_dir(data_dir: str | Path) -> Path:
     return p
 
 
-def load_toolsword(data_dir: str | Path, scenarios: list[str] | None = None) -> list[ToolSwordRecord]:
-    """Load several scenarios (all by default), validating every file before returning."""
+def load_toolsword(
+    data_dir: str | Path | None = None, scenarios: list[str] | None = None
+) -> list[ToolSwordRecord]:
+    """Load several scenarios (all by default), validating every file before returning.
+
+    Args:
+        data_dir: a ToolSword data folder; None means the copy shipped with phalanx.
+        scenarios: scenario codes to load (all of `SCENARIOS` by default).
+    """
     names = scenarios or list(SCENARIOS)
     unknown = [s for s in names if s not in SCENARIOS]
     if unknown:

@@ -3,7 +3,7 @@
 from typing import Any
 
 from phalanx.sandbox.base import Sandbox, open_sandbox, register_sandbox, run_python
-from phalanx.sandbox.errors import SandboxConfigError, SandboxError, SandboxUnavailable
+from phalanx.sandbox.errors import SandboxConfigError, SandboxError, SandboxLost, SandboxUnavailable
 from phalanx.sandbox.types import ExecRequest, ExecResult, Limits
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "Sandbox",
     "SandboxConfigError",
     "SandboxError",
+    "SandboxLost",
     "SandboxUnavailable",
     "open_sandbox",
     "register_sandbox",

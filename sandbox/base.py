@@ -18,7 +18,10 @@ class Sandbox(Protocol):
         nothing from one execution is visible to the next.
       * A program that fails, times out or hits a limit returns an `ExecResult`
         describing it; `execute` raises only `SandboxUnavailable` (the backend
-        cannot run anything) or `SandboxConfigError` (bad request/options).
+        cannot run anything, or `SandboxLost`: the sandbox died under the program
+        for a reason outside it, after retries) or `SandboxConfigError` (bad
+        request/options). An exception is never the program's verdict: a caller
+        scoring programs records it as "not run" and tries again later.
       * Safe to call concurrently; back-pressure is the backend's job.
       * `aclose` releases every resource (containers, processes); idempotent.
     """

@@ -1,4 +1,5 @@
-"""phalanx.tools: typed tools, OpenAI-function import/export, hooks, audit log and sandboxed built-ins.
+"""phalanx.tools: typed tools, OpenAI-function import/export, hooks, audit log, sandboxed built-ins,
+and the one reader of prompt and record files (`read_prompts`, `iter_records`).
 
 Every tool call goes through `Toolset.call`: validate -> hooks before -> body (timeout,
 retry) -> hooks after / on error -> audit. `Tool` objects cannot be called directly.
@@ -25,6 +26,7 @@ from phalanx.tools.openai_format import (
     tools_from_openai,
     tools_to_openai,
 )
+from phalanx.tools.records import FileRecord, Prompt, RecordFileError, iter_records, read_prompts
 from phalanx.tools.tool import Tool, tool
 from phalanx.tools.toolset import Toolset
 from phalanx.tools.types import (
@@ -46,8 +48,11 @@ __all__ = [
     "AuditLog",
     "AuditRecord",
     "CallStats",
+    "FileRecord",
     "FunctionHook",
     "HookVerdict",
+    "Prompt",
+    "RecordFileError",
     "RetryConfig",
     "RiskAnnotations",
     "Tool",
@@ -66,8 +71,10 @@ __all__ = [
     "Toolset",
     "VerdictRecord",
     "iter_audit_log",
+    "iter_records",
     "load_openai_tools",
     "read_audit_log",
+    "read_prompts",
     "resolve_ask_human",
     "tool",
     "tool_from_openai",

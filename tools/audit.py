@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from phalanx.tools.records import iter_records
 from phalanx.tools.types import ToolResult
 
 _OPEN_LOGS: weakref.WeakSet[AuditLog] = weakref.WeakSet()
@@ -187,18 +188,15 @@ def read_audit_log(path: str | Path) -> list[AuditRecord]:
 
 
 def iter_audit_log(path: str | Path) -> Iterator[AuditRecord]:
-    """Yield the records of an audit log in order."""
+    """Yield the records of an audit log in order (read by `iter_records`, as JSONL)."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"audit log {p} does not exist")
-    with p.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield AuditRecord.model_validate_json(line)
-            except ValueError as exc:
-                raise ValueError(f"{p}:{lineno}: not an audit record: {exc}") from exc
+    for where, value, _ in iter_records(p, "jsonl"):
+        try:
+            yield AuditRecord.model_validate(value)
+        except ValueError as exc:
+            raise ValueError(f"{where}: not an audit record: {exc}") from exc
 
 
 @atexit.register

@@ -7,6 +7,7 @@ All data is validated before the first model call.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -24,7 +25,7 @@ from phalanx.models import ChatModel, GenerationConfig, load_model
 from phalanx.policies import PolicyStack, load_toolsword
 from phalanx.policies.errors import PolicyConfigError
 from phalanx.policies.hooks import policy_adapters
-from phalanx.policies.toolsword_data import SCENARIOS, ToolSwordRecord
+from phalanx.policies.toolsword_data import SCENARIOS, ToolSwordRecord, resolve_data_dir
 from phalanx.tools import Toolset
 
 BASELINE = "none"
@@ -131,6 +132,28 @@ async def judge_row(
     }
 
 
+async def _judged(
+    key: str,
+    run: str,
+    record: ToolSwordRecord,
+    row: dict[str, Any],
+    judge_llm: ChatModel | None,
+    overlap: float,
+) -> dict[str, Any]:
+    """The result line of one replayed record: the rule verdict, or the model judge's when it answers."""
+    verdict = await judge_row(record, row, judge_llm, overlap=overlap)
+    return {
+        "key": key,
+        "run": run,
+        "id": record.id,
+        "scenario": record.scenario,
+        "group": record.group,
+        "query": record.query[:500],
+        **verdict,
+        **row,
+    }
+
+
 def _read_done(path: Path) -> dict[str, dict[str, Any]]:
     done: dict[str, dict[str, Any]] = {}
     if not path.exists():
@@ -149,7 +172,7 @@ async def audit_toolsword(
     policies: str = "default",
     judge: str | ChatModel | None = "rules",
     scenarios: Sequence[str] | None = None,
-    data_dir: str | Path = "../shared/data/toolsword",
+    data_dir: str | Path | None = None,
     out_dir: str | Path = "audit-out",
     *,
     baseline: bool = True,
@@ -159,6 +182,7 @@ async def audit_toolsword(
     guard_judge: str | ChatModel | None = None,
     progress: ProgressFn | None = None,
     report: bool = True,
+    concurrency: int = 16,
 ) -> dict[str, Any]:
     """Replay ToolSword scenarios against an agent, judge each record, write results and a report.
 
@@ -167,7 +191,7 @@ async def audit_toolsword(
         policies: `default`, `none` or a policy YAML file.
         judge: `rules` (default), or a model spec / `ChatModel` judging MQ/JA/HF/EC answers.
         scenarios: subset of `MQ, JA, NM, RC, HF, EC, confict` (all by default).
-        data_dir: folder with ToolSword's `data_*.json`.
+        data_dir: folder with ToolSword's `data_*.json`; None means the copy shipped with phalanx.
         out_dir: where results.jsonl, summary.json and report.html go (resumes if results exist).
         baseline: also run every record without policies (the "none" rows of the report).
         limit: first N records per scenario (quick runs).
@@ -177,6 +201,9 @@ async def audit_toolsword(
         guard_judge: a `ChatModel` / spec for guards configured with `judge: default` (e.g. EC cross-check).
         progress: callback `(done, total, label)`.
         report: write report.html.
+        concurrency: records replayed at once. An in-process model (`hf:`) decodes the
+            concurrent records' turns together, sharing each scenario's system prompt and
+            tool list; results are written as records finish, in any order.
 
     Returns:
         The summary dict (also written to summary.json).
@@ -210,7 +237,7 @@ async def audit_toolsword(
         "scenarios": names,
         "limit": limit,
         "mode": mode,
-        "data_dir": str(Path(data_dir).resolve()),
+        "data_dir": str(resolve_data_dir(data_dir).resolve()),
     }
     meta_path = out / META_FILE
     if meta_path.exists():
@@ -231,30 +258,34 @@ async def audit_toolsword(
     done = _read_done(results_path)
     total = len(records) * len(runs)
     count = sum(1 for run, _ in runs for r in records if f"{run}/{r.id}" in done)
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    gate = asyncio.Semaphore(concurrency)
     with results_path.open("a", encoding="utf-8") as sink:
-        for run, run_stack in runs:
-            for record in records:
-                key = f"{run}/{record.id}"
-                if key in done:
-                    continue
+
+        async def replay(run: str, run_stack: PolicyStack | None, record: ToolSwordRecord) -> None:
+            nonlocal count
+            key = f"{run}/{record.id}"
+            async with gate:
                 row = await run_record(record, under_test, run_stack, mode=mode)
-                verdict = await judge_row(record, row, judge_llm, overlap=overlap)
-                full = {
-                    "key": key,
-                    "run": run,
-                    "id": record.id,
-                    "scenario": record.scenario,
-                    "group": record.group,
-                    "query": record.query[:500],
-                    **verdict,
-                    **row,
-                }
-                sink.write(json.dumps(full, ensure_ascii=False) + "\n")
-                sink.flush()
-                done[key] = full
-                count += 1
-                if progress:
-                    progress(count, total, f"{run} {record.id}")
+                full = await _judged(key, run, record, row, judge_llm, overlap)
+            sink.write(json.dumps(full, ensure_ascii=False) + "\n")
+            sink.flush()
+            done[key] = full
+            count += 1
+            if progress:
+                progress(count, total, f"{run} {record.id}")
+
+        # A TaskGroup: if one replay fails (a bug, not a model error: the agent reports
+        # those), the others are cancelled; every finished record is already written.
+        try:
+            async with asyncio.TaskGroup() as group:
+                for run, run_stack in runs:
+                    for record in records:
+                        if f"{run}/{record.id}" not in done:
+                            group.create_task(replay(run, run_stack, record))
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None  # the first failure, as a sequential run would raise it
     rows = [done[f"{run}/{r.id}"] for run, _ in runs for r in records]
     summary = summarize(rows, policy=stack.name, model=meta["model"], judge=meta["judge"], mode=mode)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))

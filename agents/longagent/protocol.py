@@ -1,10 +1,12 @@
 """The JSON message protocol between leader and members, and its prompt templates.
 
 Leader replies `{"type": "instruction" | "answer", "content": ...}`, members reply
-`{"type": "response", "content": ...}` (methods.md Part A, LongAgent 3). Replies
-are validated with pydantic; a malformed reply is re-asked a bounded number of
-times (the official code re-asks until valid, which can loop forever on a weak
-model) and then reported as invalid instead of crashing the team.
+`{"type": "response", "content": ...}` (methods.md Part A, LongAgent 3). Each call
+asks for the reply's JSON schema, so a backend with constrained decoding can only
+answer in shape. Replies are validated with pydantic; a malformed reply, or one whose
+content only echoes a placeholder of the prompt (`<the final answer>`), is re-asked a
+bounded number of times (the official code re-asks until valid, which can loop forever
+on a weak model) and then reported as invalid instead of crashing the team.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from typing import Any, Literal, TypeVar
 import jinja2
 from pydantic import BaseModel, ValidationError, field_validator
 
+from phalanx.agents.tool_agent.protocol import is_placeholder
 from phalanx.models import ChatModel, GenerationConfig, Message
+from phalanx.models.grammar import pydantic_schema
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -145,9 +149,15 @@ def parse_reply(text: str | None, schema: type[T]) -> T:
                     data = {**data, "type": keyword}
                     break
         try:
-            return schema.model_validate(data)
+            reply = schema.model_validate(data)
         except ValidationError as exc:
             last_error = f"wrong shape ({exc.errors()[0]['msg']})"
+            continue
+        content = getattr(reply, "content", None)
+        if isinstance(content, str) and (is_placeholder(content) or not content.strip()):
+            last_error = f"the content {content!r} is a placeholder of the instructions, not an answer"
+            continue
+        return reply
     raise ValueError(f"{last_error}; expected {_shape(schema)}")
 
 
@@ -183,8 +193,9 @@ async def ask_json(
     raw: list[str] = []
     tokens: list[int] = []
     error = None
+    json_schema = pydantic_schema(schema)
     for _ in range(max_reasks + 1):
-        response = await model.chat(convo, config=config, json_mode=True)
+        response = await model.chat(convo, config=config, json_mode=json_schema)
         text = response.message.content or ""
         raw.append(text)
         tokens.append(response.usage.prompt_tokens)

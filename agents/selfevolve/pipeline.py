@@ -33,6 +33,7 @@ from phalanx.agents.selfevolve.prompts import PromptLibrary
 from phalanx.agents.selfevolve.scoring import score_reply
 from phalanx.agents.selfevolve.types import EvolvedInstance, Instance, Mode, Verdict
 from phalanx.models import ChatModel, GenerationConfig, Message
+from phalanx.models.grammar import pydantic_schema
 
 T = TypeVar("T", bound=AgentOutput)
 
@@ -99,7 +100,7 @@ class EvolvePipeline:
         attempts = self.settings.max_reasks + 1
         detail = ""
         for _ in range(attempts):
-            response = await model.chat(messages, config=self.config, json_mode=True)
+            response = await model.chat(messages, config=self.config, json_mode=pydantic_schema(schema))
             text = response.message.content or ""
             try:
                 return schema.model_validate(extract_json_object(text))

@@ -12,7 +12,7 @@ from phalanx.agents.stepcoder.errors import DatasetError
 from phalanx.agents.stepcoder.executor import Executor, ExecutorConfig
 from phalanx.agents.stepcoder.sandboxes import APPS_IMAGE, open_apps_sandbox
 from phalanx.agents.stepcoder.types import Problem, ProgramResult
-from phalanx.sandbox import Sandbox
+from phalanx.sandbox import Sandbox, SandboxUnavailable
 
 
 class Job(NamedTuple):
@@ -61,12 +61,18 @@ async def run_batch(
     progress: bool = True,
     description: str = "executing",
     on_result: Callable[[ProgramResult], None] | None = None,
+    give_up_after: int = 8,
 ) -> list[ProgramResult]:
     """Run every job through `executor`, `concurrency` at a time.
 
     With `out_path`, each result is appended to that JSONL file as soon as it is known,
     and a rerun with the same path skips jobs whose (key, program hash) is already
     there, so an interrupted batch loses nothing.
+
+    A job the sandbox could not run (`SandboxUnavailable`, after the sandbox's own retries) gets
+    a result with `infra_error` set: not a verdict, not written to the file, run again by a
+    resumed batch. After `give_up_after` such jobs in a row the sandbox is taken to be down and
+    the jobs not yet started get the same kind of result without being tried.
 
     Returns:
         One result per job, in job order (resumed ones read back from the file).
@@ -77,7 +83,9 @@ async def run_batch(
     todo: list[int] = []
     for i, job in enumerate(job_list):
         prev = done.get(f"{job.problem.problem_id}#{job.sample}")
-        if prev is not None and prev.program_sha == program_sha(job.program):
+        # A harness error is no verdict either (files written before infrastructure errors existed
+        # hold dead containers as harness errors): it runs again.
+        if prev is not None and prev.program_sha == program_sha(job.program) and prev.harness_error is None:
             results[i] = prev
         else:
             todo.append(i)
@@ -87,18 +95,28 @@ async def run_batch(
         out_fh = Path(out_path).open("a", encoding="utf-8")
     sem = asyncio.Semaphore(max(1, concurrency))
     bar = _Progress(len(job_list), len(job_list) - len(todo), description, enabled=progress)
+    breaker = _Breaker(give_up_after)
 
     async def one(i: int) -> None:
         job = job_list[i]
         async with sem:
-            res = await executor.run(job.problem, job.program)
+            if breaker.reason is not None:
+                res = _not_run(job, breaker.reason)
+            else:
+                try:
+                    res = await executor.run(job.problem, job.program)
+                except SandboxUnavailable as exc:
+                    res = _not_run(job, str(exc))
+                    breaker.failed(str(exc))
+                else:
+                    breaker.reset()
         res.sample = job.sample
         res.program_sha = program_sha(job.program)
         results[i] = res
-        if out_fh is not None:
+        if out_fh is not None and res.infra_error is None:
             out_fh.write(res.model_dump_json() + "\n")
             out_fh.flush()
-        bar.advance(res.passed)
+        bar.advance(res)
         if on_result is not None:
             on_result(res)
 
@@ -108,7 +126,7 @@ async def run_batch(
             try:
                 await asyncio.gather(*tasks)
             except BaseException:
-                # Sandbox gone or interrupted: stop the rest; what is written stays for a resume.
+                # Interrupted (or a bug): stop the rest; what is written stays for a resume.
                 for t in tasks:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
@@ -119,12 +137,35 @@ async def run_batch(
     return [r for r in results if r is not None]
 
 
+def _not_run(job: Job, why: str) -> ProgramResult:
+    return ProgramResult(
+        problem_id=job.problem.problem_id, difficulty=job.problem.difficulty, infra_error=why
+    )
+
+
+class _Breaker:
+    """Counts jobs in a row that the sandbox could not run; past a limit, the rest are not tried."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self.in_a_row = 0
+        self.reason: str | None = None
+
+    def failed(self, why: str) -> None:
+        self.in_a_row += 1
+        if self.in_a_row >= self.limit and self.reason is None:
+            self.reason = f"not tried: the sandbox failed {self.in_a_row} executions in a row (last: {why})"
+
+    def reset(self) -> None:
+        self.in_a_row = 0
+
+
 class _Progress:
-    """A rich progress bar that counts passes and failures (silent when disabled)."""
+    """A rich progress bar that counts passes, failures and jobs not run (silent when disabled)."""
 
     def __init__(self, total: int, already: int, description: str, *, enabled: bool) -> None:
         self.enabled = enabled
-        self.passed = self.failed = 0
+        self.passed = self.failed = self.not_run = 0
         self.description = description
         if enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -148,13 +189,17 @@ class _Progress:
         if self.enabled:
             self._bar.__exit__(*exc)
 
-    def advance(self, passed: bool) -> None:
-        if passed:
+    def advance(self, result: ProgramResult) -> None:
+        if result.infra_error is not None:
+            self.not_run += 1
+        elif result.passed:
             self.passed += 1
         else:
             self.failed += 1
         if self.enabled:
             status = f"[green]{self.passed} passed[/] [red]{self.failed} failed[/]"
+            if self.not_run:
+                status += f" [yellow]{self.not_run} not run[/]"
             self._bar.update(self._task, advance=1, status=status)
 
 

@@ -17,26 +17,26 @@ from typing import Any
 
 from phalanx.agents.stepcoder.errors import DatasetError
 from phalanx.agents.stepcoder.types import Problem
+from phalanx.tools.records import RecordFileError, iter_records
 
-SHARED_SAMPLE = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "apps_plus" / "sample.jsonl"
-"""Where the project's 300-problem APPS+ sample lives beside a source checkout."""
+SAMPLE_PATH = Path(__file__).with_name("apps_plus") / "sample.jsonl"
+"""The 300-problem APPS+ sample shipped with phalanx (MIT / Apache-2.0, see `apps_plus/SOURCE.md`)."""
 
 _DIFFICULTIES = {"introductory", "interview", "competition"}
 _DEF_RE = re.compile(r"^\s*def\s+([A-Za-z_]\w*)\s*\((.*?)\)?\s*(?:->.*)?:?\s*$", re.M)
 
 
 def default_data_path() -> Path:
-    """The shared APPS+ sample if this is a source checkout that has it.
+    """The APPS+ sample shipped with phalanx (the default of every loader and command).
 
     Raises:
-        DatasetError: no path was given and the shared sample is not there.
+        DatasetError: the installation lacks the sample (a broken install); names the path.
     """
-    path = SHARED_SAMPLE.resolve()
-    if path.is_file():
-        return path
+    if SAMPLE_PATH.is_file():
+        return SAMPLE_PATH
     raise DatasetError(
-        "no APPS+ data path given and the shared sample is not present at "
-        f"{path}; pass a path to an APPS+ .jsonl/.json file or an APPS folder"
+        f"{SAMPLE_PATH}: the APPS+ sample shipped with phalanx is missing (broken install?); "
+        "reinstall phalanx or pass a path to an APPS+ .jsonl/.json file or an APPS folder"
     )
 
 
@@ -61,7 +61,7 @@ def load_problems(path: str | Path | None = None, *, limit: int | None = None) -
     """Load problems from an APPS+ `.jsonl`, an APPS+ `.json` list, or an APPS folder.
 
     Args:
-        path: the data; None means the shared sample (`default_data_path`).
+        path: the data; None means the sample shipped with phalanx (`default_data_path`).
         limit: keep only the first `limit` problems.
 
     Raises:
@@ -72,10 +72,8 @@ def load_problems(path: str | Path | None = None, *, limit: int | None = None) -
         raise DatasetError(f"{p}: no such file or folder; give an APPS+ .jsonl/.json file or an APPS folder")
     if p.is_dir():
         problems = list(_iter_apps_folder(p))
-    elif p.suffix == ".jsonl":
-        problems = list(_iter_jsonl(p))
-    elif p.suffix == ".json":
-        problems = list(_iter_json_list(p))
+    elif p.suffix in (".jsonl", ".json"):
+        problems = list(_iter_records(p))
     else:
         raise DatasetError(f"{p}: unknown data format (expected .jsonl, .json or an APPS folder)")
     if not problems:
@@ -88,31 +86,15 @@ def load_problems(path: str | Path | None = None, *, limit: int | None = None) -
     return problems[:limit] if limit is not None else problems
 
 
-def _iter_jsonl(path: Path) -> Iterator[Problem]:
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(
-                    f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})"
-                ) from None
-            yield problem_from_record(record, where=f"{path}:{lineno}", default_id=str(lineno - 1))
-
-
-def _iter_json_list(path: Path) -> Iterator[Problem]:
+def _iter_records(path: Path) -> Iterator[Problem]:
+    """APPS+ records of a `.jsonl` file or a `.json` list (or `{id: record}` map, also seen in the wild)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-    if isinstance(data, dict):  # {"id": record} maps are also seen in the wild
-        data = [dict(v, problem_id=v.get("problem_id", k)) for k, v in data.items()]
-    if not isinstance(data, list):
-        raise DatasetError(f"{path}: expected a JSON list of APPS+ records, got {type(data).__name__}")
-    for i, record in enumerate(data):
-        yield problem_from_record(record, where=f"{path}: record {i}", default_id=str(i))
+        for i, (where, record, key) in enumerate(iter_records(path)):
+            if key is not None and isinstance(record, dict):
+                record = dict(record, problem_id=record.get("problem_id", key))
+            yield problem_from_record(record, where=where, default_id=str(i))
+    except RecordFileError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def problem_from_record(record: Any, *, where: str = "<record>", default_id: str = "0") -> Problem:

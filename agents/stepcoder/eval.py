@@ -79,17 +79,30 @@ class EvalSummary(BaseModel):
     problems: int
     overall: PassAtK
     by_difficulty: dict[str, PassAtK]
+    incomplete: int = 0
+    """Problems left out of pass@k because the sandbox could not run some of their samples
+    (infrastructure faults, no verdict); a rerun with the same `--out` runs those samples."""
+    not_run: int = 0
+    """Samples the sandbox could not run."""
 
 
 def summarise_eval(
     model: str, problems: Sequence[Problem], results: Sequence[ProgramResult], n: int, ks: Sequence[int]
 ) -> EvalSummary:
-    """pass@k per difficulty and overall from n executed samples per problem."""
+    """pass@k per difficulty and overall from n executed samples per problem.
+
+    A problem with a sample the sandbox could not run is left out (counted in `incomplete`):
+    an unknown outcome is neither a pass nor a failure.
+    """
     correct: dict[str, int] = {p.problem_id: 0 for p in problems}
+    ran: dict[str, int] = {p.problem_id: 0 for p in problems}
     for r in results:
-        correct[r.problem_id] += int(r.passed)
+        if r.infra_error is None:
+            ran[r.problem_id] += 1
+            correct[r.problem_id] += int(r.passed)
+    complete = [p for p in problems if ran[p.problem_id] == n]
     groups: dict[str, list[str]] = {}
-    for p in problems:
+    for p in complete:
         groups.setdefault(p.difficulty, []).append(p.problem_id)
 
     def agg(ids: list[str]) -> PassAtK:
@@ -103,8 +116,10 @@ def summarise_eval(
         n=n,
         ks=list(ks),
         problems=len(problems),
-        overall=agg([p.problem_id for p in problems]),
+        overall=agg([p.problem_id for p in complete]),
         by_difficulty={d: agg(groups[d]) for d in DIFFICULTY_ORDER if d in groups},
+        incomplete=len(problems) - len(complete),
+        not_run=sum(1 for r in results if r.infra_error is not None),
     )
 
 

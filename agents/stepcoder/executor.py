@@ -17,6 +17,7 @@ import time
 import zlib
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -80,6 +81,13 @@ class ExecutorConfig(BaseModel):
     """Time limits are multiplied by this when coverage is traced (line tracing slows programs down)."""
     stop_on_failure: bool = False
     """Stop at the first failing case (enough for the reward; `verify` wants every case)."""
+    compare: Literal["official", "strict"] = "official"
+    """How a call-based result is compared with the expected value. `official` (default): as the
+    dataset's own executor does, so verdicts match published numbers: APPS+ (StepCoder) asserts
+    `fn(*args) == expected`, so `False == 0`, `1.0 == 1` and floats compare exactly; the original
+    APPS also accepts a tuple for a list. `strict`: the same rule, but types must match too at every
+    level (`False` is not `0`, `1.0` is not `1`, a tuple is not a list), for checking a model's
+    outputs more closely than the benchmark does."""
 
 
 class Executor:
@@ -121,6 +129,7 @@ class Executor:
             "max_output_bytes": cfg.max_output_bytes,
             "coverage": coverage,
             "stop_on_failure": stop_on_failure,
+            "compare": cfg.compare,
         }
         # The harness may stretch a starved but computing case up to 4x its wall budget.
         total = _HARNESS_STARTUP_S + problem.n_cases * (4 * cpu_s * cfg.wall_factor + 0.5)

@@ -2,8 +2,9 @@
 
 All unit tests pass: +1; wrong answer: -0.3; runtime error or timeout: -0.6;
 syntax error: -1. Tests run in order and the *first failing case* decides, as in
-the StepCoder-family reward code. A harness failure (the sandbox could not report)
-scores 0, so infrastructure trouble never pushes the policy either way.
+the StepCoder-family reward code. A harness failure (the harness could not report)
+scores 0; a program the sandbox could not run at all gets no reward (the error is raised),
+so infrastructure trouble never pushes the policy either way.
 """
 
 from __future__ import annotations
@@ -57,7 +58,13 @@ DEFAULT_LADDER = RewardLadder()
 
 
 def compute_reward(result: ProgramResult, ladder: RewardLadder = DEFAULT_LADDER) -> float:
-    """The ladder reward of an executed program."""
+    """The ladder reward of an executed program.
+
+    Raises:
+        ValueError: the program was not run (`infra_error`): it has no reward.
+    """
+    if result.infra_error is not None:
+        raise ValueError(f"{result.key} was not run ({result.infra_error}); it has no reward")
     if result.harness_error is not None:
         return ladder.harness_error
     return ladder.score(result.cases)
@@ -71,6 +78,8 @@ def make_reward_fn(executor: Executor, ladder: RewardLadder = DEFAULT_LADDER) ->
 
     The trainer (in `phalanx.models`) never imports the sandbox; it takes this callable.
     Execution stops at the first failing case, since only that case decides the reward.
+    A program the sandbox could not run gets no reward: `SandboxUnavailable` (`SandboxLost`)
+    reaches the trainer, which skips or retries that sample.
     """
 
     async def reward(problem: Problem, program: str) -> float:

@@ -82,6 +82,10 @@ class ProgramResult(BaseModel):
     """The first failing case; it decides the reward."""
     harness_error: str | None = None
     """The harness itself could not report (sandbox crash, unreadable output); reward is 0."""
+    infra_error: str | None = None
+    """The program could not be run at all (the sandbox died under it or could not start, after
+    retries). Not a verdict: it counts in no pass rate, pass@k or reward, is not written to a
+    batch's results file, and a resumed batch runs it again."""
     coverage: list[int] | None = None
     """Lines of the program executed by at least one test, when coverage was asked for
     (a case killed by a limit contributes none: its child never reports)."""
@@ -94,6 +98,8 @@ class ProgramResult(BaseModel):
 
     def explain(self) -> str:
         """One line saying why the program failed (or `passed`)."""
+        if self.infra_error:
+            return f"not run: {self.infra_error}"
         if self.harness_error:
             return f"harness error: {self.harness_error}"
         if self.passed:

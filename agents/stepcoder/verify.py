@@ -21,6 +21,8 @@ DIFFICULTY_ORDER = ("introductory", "interview", "competition", "unknown")
 class DifficultySummary(BaseModel):
     problems: int = 0
     passed: int = 0
+    not_run: int = 0
+    """Problems the sandbox could not run (infrastructure faults, no verdict)."""
 
 
 class VerifyFailure(BaseModel):
@@ -35,34 +37,51 @@ class VerifyFailure(BaseModel):
     stderr_tail: str = ""
 
 
+class NotRun(BaseModel):
+    """A problem whose canonical solution the sandbox could not run: no verdict, retried on resume."""
+
+    problem_id: str
+    difficulty: str
+    reason: str
+
+
 class VerifySummary(BaseModel):
     """What `summary.json` holds."""
 
     problems: int
     passed: int
     failed: int
+    """Problems whose canonical solution ran and failed its tests."""
     by_difficulty: dict[str, DifficultySummary]
     by_outcome: dict[str, int] = Field(default_factory=dict)
     """First-failure outcome counts over failing problems."""
     cases: int = 0
     """Test cases executed."""
     failures: list[VerifyFailure] = Field(default_factory=list)
+    not_run: list[NotRun] = Field(default_factory=list)
+    """Problems left without a verdict by infrastructure faults (rerun with the same `--out`)."""
 
 
 def summarise(problems: Sequence[Problem], results: Sequence[ProgramResult]) -> VerifySummary:
-    """Tally results per difficulty and explain every failure."""
+    """Tally results per difficulty and explain every failure; problems not run are apart."""
     by_id = {r.problem_id: r for r in results}
     by_diff: dict[str, DifficultySummary] = {}
     failures: list[VerifyFailure] = []
+    not_run: list[NotRun] = []
     by_outcome: dict[str, int] = {}
     for p in problems:
         r = by_id.get(p.problem_id)
         d = by_diff.setdefault(p.difficulty, DifficultySummary())
         d.problems += 1
-        if r is not None and r.passed:
+        if r is None or r.infra_error is not None:
+            d.not_run += 1
+            reason = "not run" if r is None else str(r.infra_error)
+            not_run.append(NotRun(problem_id=p.problem_id, difficulty=p.difficulty, reason=reason))
+            continue
+        if r.passed:
             d.passed += 1
             continue
-        f = r.first_failure if r is not None else None
+        f = r.first_failure
         outcome = "harness_error" if f is None else f.outcome
         by_outcome[outcome] = by_outcome.get(outcome, 0) + 1
         failures.append(
@@ -71,7 +90,7 @@ def summarise(problems: Sequence[Problem], results: Sequence[ProgramResult]) -> 
                 difficulty=p.difficulty,
                 case=None if f is None else f.index,
                 outcome=outcome,
-                detail=((r.harness_error if r is not None else None) or "not run") if f is None else f.detail,
+                detail=(r.harness_error or "no test case ran") if f is None else f.detail,
                 stderr_tail="" if f is None else f.stderr_tail,
             )
         )
@@ -80,11 +99,12 @@ def summarise(problems: Sequence[Problem], results: Sequence[ProgramResult]) -> 
     return VerifySummary(
         problems=len(problems),
         passed=passed,
-        failed=len(problems) - passed,
+        failed=len(failures),
         by_difficulty=ordered,
         by_outcome=by_outcome,
         cases=sum(len(r.cases) for r in results),
         failures=failures,
+        not_run=not_run,
     )
 
 
@@ -103,15 +123,19 @@ async def verify_apps(
     """Run each problem's canonical solution against its tests and report the failures.
 
     Args:
-        data: APPS+ `.jsonl`/`.json` or an APPS folder; None means the shared sample.
+        data: APPS+ `.jsonl`/`.json` or an APPS folder; None means the sample shipped with phalanx.
         sandbox: an open sandbox to use (not closed here); otherwise one is opened from
             `backend`/`image`/`workers` and closed at the end.
         out_dir: write `summary.json`, `results.jsonl` (resumable) and `report.html` there.
         config: executor limits.
         limit: only the first `limit` problems.
 
+    Returns:
+        The summary; problems the sandbox could not run (infrastructure faults, after retries)
+        are in `not_run`, never in `failed`, and a rerun with the same `out_dir` runs them.
+
     Raises:
-        DatasetError: unreadable data. SandboxUnavailable: the sandbox cannot run.
+        DatasetError: unreadable data. SandboxUnavailable: the sandbox cannot be opened.
     """
     problems = load_problems(data, limit=limit)
     out = Path(out_dir) if out_dir is not None else None

@@ -2,7 +2,10 @@
 
 Each step asks the model for its next move. Native tool calls are used when the
 backend has them (`model.supports_tools`); otherwise the JSON text protocol of
-`phalanx.agents.tool_agent.protocol`. Tool calls of one reply run in parallel,
+`phalanx.agents.tool_agent.protocol`, asked for with its JSON schema so that a
+backend with constrained decoding can only reply with a valid move. A reply with no
+JSON at all is the final answer (a plain chat reply); one that echoes a placeholder
+of the instructions is re-asked. Tool calls of one reply run in parallel,
 each through `Toolset.call` (so hooks and the audit log see every one). The loop
 stops at a final answer or at a limit (`max_steps`, `max_tool_errors`,
 `max_repairs`), always with a `stop_reason` and a `detail` in words.
@@ -10,13 +13,18 @@ stops at a final answer or at a limit (`max_steps`, `max_tool_errors`,
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from phalanx.agents.tool_agent.protocol import (
+    FINAL_ANSWER_SCHEMA,
     ParsedReply,
+    has_json_object,
+    is_placeholder,
     parse_reply,
+    protocol_schema,
     protocol_system_prompt,
     render_for_text_model,
     repair_request,
@@ -34,6 +42,18 @@ from phalanx.models.base import load_model
 from phalanx.tools import HookVerdict, Tool, ToolResult, Toolset, tool
 
 DEFAULT_SYSTEM_PROMPT = "You are a careful assistant. Use the tools when they help, then answer the user."
+
+FINAL_TURN_NATIVE = "Give your final answer to the user now, without calling a tool."
+"""The user turn that asks a native-tools model for its final answer (see `final_turn`)."""
+
+
+def _call_key(call: ToolCall) -> tuple[str, str]:
+    """A call's identity: its tool and its arguments, whatever their key order or spacing."""
+    try:
+        args = json.dumps(json.loads(call.arguments or "{}"), sort_keys=True)
+    except ValueError:
+        args = call.arguments
+    return call.name, args
 
 
 def _emitter() -> Callable[..., None]:
@@ -60,6 +80,10 @@ class ToolAgent:
         turn_guards: async checks of the user input and of the final answer.
         refusal_text: the answer given when a turn guard blocks.
         name: shown in audit metadata and events.
+        final_turn: on the last allowed model call, and after the model repeated a call it
+            had already made, ask for the final answer only (no tools offered; on a
+            constrained backend the reply can then only be a final answer). Small models
+            otherwise call the same tool again and again until `max_steps`.
     """
 
     def __init__(
@@ -76,6 +100,7 @@ class ToolAgent:
         turn_guards: Sequence[TurnGuard] = (),
         refusal_text: str = "I can't help with that request.",
         name: str = "tool_agent",
+        final_turn: bool = True,
     ) -> None:
         if max_steps < 1 or max_tool_errors < 1 or max_repairs < 0:
             raise ValueError(
@@ -102,6 +127,7 @@ class ToolAgent:
         self.turn_guards = list(turn_guards)
         self.refusal_text = refusal_text
         self.name = name
+        self.final_turn = final_turn
 
     async def run(
         self, query: str | Sequence[Message], *, metadata: Mapping[str, Any] | None = None
@@ -163,9 +189,16 @@ class _Run:
         self.turn_verdicts: list[dict[str, Any]] = []
         self.started = time.perf_counter()
         self.emit = _emitter()
+        self.schema: dict[str, Any] | None = None
+        self.plain_text_answer = False
+        self.force_final = False
+        """Set when the model repeated a call: the next call asks for the final answer only."""
+        self.seen_calls: dict[tuple[str, str], ToolCallRecord] = {}
 
     def finish(self, reason: StopReason, detail: str, answer: str | None = None) -> AgentResult:
         self.stats.duration_s = time.perf_counter() - self.started
+        if reason == "final_answer" and self.plain_text_answer:
+            detail += " (a reply without JSON, taken as the final answer)"
         return AgentResult(
             answer=answer,
             stop_reason=reason,
@@ -180,6 +213,8 @@ class _Run:
         agent = self.agent
         tools = agent.toolset.openai_schemas()
         system = agent.system_prompt if agent.native else protocol_system_prompt(tools, agent.system_prompt)
+        if not agent.native:
+            self.schema = protocol_schema(tools)
         if isinstance(query, str):
             history = [Message.user(query)]
         else:
@@ -199,26 +234,42 @@ class _Run:
 
         for step in range(1, agent.max_steps + 1):
             self.stats.steps = step
+            final_only = agent.final_turn and (self.force_final or step == agent.max_steps)
             try:
-                reply = await self.ask_model(tools)
+                reply = await self.ask_model(tools, final_only)
             except ModelError as exc:
                 return self.finish("model_error", f"model call {step} failed: {type(exc).__name__}: {exc}")
             try:
                 parsed = self.parse(reply)
             except ModelOutputError as exc:
-                self.stats.repairs += 1
-                self.transcript.append(Message.assistant(reply.content or ""))
-                if self.stats.repairs > agent.max_repairs:
-                    return self.finish(
-                        "malformed_output",
-                        f"the model's reply could not be parsed {self.stats.repairs} times "
-                        f"(max_repairs={agent.max_repairs}); last error: {exc}",
-                    )
-                self.transcript.append(Message.user(repair_request(str(exc))))
+                if self.is_plain_answer(reply):
+                    self.plain_text_answer = True
+                    self.transcript.append(Message.assistant(reply.content))
+                    return await self.final((reply.content or "").strip())
+                stop = self.repair(reply, str(exc))
+                if stop is not None:
+                    return stop
+                continue
+            if parsed.final_answer is not None and is_placeholder(parsed.final_answer):
+                stop = self.repair(
+                    reply,
+                    f"the final answer {parsed.final_answer.strip()!r} is the placeholder of the instructions, "
+                    "not an answer; write the actual answer",
+                )
+                if stop is not None:
+                    return stop
                 continue
             if parsed.final_answer is not None:
                 self.transcript.append(reply if agent.native else Message.assistant(reply.content))
                 return await self.final(parsed.final_answer)
+            if final_only:
+                # Only a final answer was asked for: the calls are not run.
+                self.transcript.append(Message.assistant(reply.content or None, tool_calls=parsed.tool_calls))
+                self.transcript.extend(
+                    Message.tool("Not run: give your final answer now.", tool_call_id=c.id, name=c.name)
+                    for c in parsed.tool_calls
+                )
+                continue
             stop = await self.run_tools(step, reply, parsed.tool_calls)
             if stop is not None:
                 return stop
@@ -228,14 +279,40 @@ class _Run:
             f"{self.stats.tool_calls} tool calls, {self.stats.tool_errors} failed",
         )
 
-    async def ask_model(self, tools: list[dict[str, Any]]) -> Message:
+    def is_plain_answer(self, reply: Message) -> bool:
+        """A JSON-protocol reply with no JSON at all: a plain chat answer, accepted as final."""
+        text = reply.content or ""
+        return (
+            not self.agent.native
+            and bool(text.strip())
+            and not has_json_object(text)
+            and not is_placeholder(text)
+        )
+
+    def repair(self, reply: Message, error: str) -> AgentResult | None:
+        """Re-ask after an unusable reply; the finished result once `max_repairs` is spent."""
+        agent = self.agent
+        self.stats.repairs += 1
+        self.transcript.append(Message.assistant(reply.content or ""))
+        if self.stats.repairs > agent.max_repairs:
+            return self.finish(
+                "malformed_output",
+                f"the model's reply could not be used {self.stats.repairs} times "
+                f"(max_repairs={agent.max_repairs}); last error: {error}",
+            )
+        self.transcript.append(Message.user(repair_request(error)))
+        return None
+
+    async def ask_model(self, tools: list[dict[str, Any]], final_only: bool = False) -> Message:
         agent = self.agent
         if agent.native:
-            response = await agent.model.chat(self.transcript, tools=tools or None, config=agent.config)
+            messages = self.transcript + ([Message.user(FINAL_TURN_NATIVE)] if final_only else [])
+            offered = None if final_only else (tools or None)
+            response = await agent.model.chat(messages, tools=offered, config=agent.config)
         else:
-            response = await agent.model.chat(
-                render_for_text_model(self.transcript), config=agent.config, json_mode=True
-            )
+            messages = render_for_text_model(self.transcript, final_only=final_only)
+            schema = FINAL_ANSWER_SCHEMA if final_only else (self.schema or True)
+            response = await agent.model.chat(messages, config=agent.config, json_mode=schema)
         self.stats.prompt_tokens += response.usage.prompt_tokens
         self.stats.completion_tokens += response.usage.completion_tokens
         return response.message
@@ -254,32 +331,39 @@ class _Run:
         self.transcript.append(Message.assistant(reply.content or None, tool_calls=calls))
         for c in calls:
             self.emit("tool_call", name=c.name, arguments=c.arguments, call_id=c.id, agent=agent.name)
+        earlier = [self.seen_calls.get(_call_key(c)) for c in calls]
+        fresh = [c for c, e in zip(calls, earlier, strict=True) if e is None]
         results = await agent.toolset.call_many(
-            calls, messages=self.transcript, metadata={**self.metadata, "step": step}
+            fresh, messages=self.transcript, metadata={**self.metadata, "step": step}
         )
-        for c, r in zip(calls, results, strict=True):
-            self.record(step, c, r)
+        done = iter(results)
+        for c, e in zip(calls, earlier, strict=True):
+            if e is None:
+                self.record(step, c, next(done))
+            else:
+                self.record_repeat(step, c, e)
         if self.stats.tool_errors >= agent.max_tool_errors:
             return self.finish(
                 "max_tool_errors",
                 f"{self.stats.tool_errors} tool calls failed (max_tool_errors={agent.max_tool_errors}); "
-                f"last: {next(r.error for r in reversed(results) if r.is_error)}",
+                f"last: {next((r.error for r in reversed(results) if r.is_error), None)}",
             )
         return None
 
     def record(self, step: int, call: ToolCall, result: ToolResult) -> None:
         self.transcript.append(Message.tool(result.content, tool_call_id=call.id, name=call.name))
-        self.records.append(
-            ToolCallRecord(
-                step=step,
-                call_id=call.id,
-                name=call.name,
-                arguments=call.arguments,
-                status=result.status,
-                content=result.content,
-                error=result.error,
-            )
+        record = ToolCallRecord(
+            step=step,
+            call_id=call.id,
+            name=call.name,
+            arguments=call.arguments,
+            status=result.status,
+            content=result.content,
+            error=result.error,
         )
+        self.records.append(record)
+        if result.status == "ok":
+            self.seen_calls[_call_key(call)] = record
         self.stats.tool_calls += 1
         if result.is_error:
             self.stats.tool_errors += 1
@@ -288,6 +372,29 @@ class _Run:
         elif result.status == "blocked":
             self.stats.blocked_calls += 1
         self.emit("tool_result", name=call.name, call_id=call.id, status=result.status)
+
+    def record_repeat(self, step: int, call: ToolCall, earlier: ToolCallRecord) -> None:
+        """A call identical to an earlier successful one: not run again; its result is repeated.
+
+        The result is repeated as it was (a small model tends to echo the latest message,
+        so a reminder in words would become its answer); the next turn asks for the answer.
+        """
+        content = earlier.content
+        self.transcript.append(Message.tool(content, tool_call_id=call.id, name=call.name))
+        self.records.append(
+            ToolCallRecord(
+                step=step,
+                call_id=call.id,
+                name=call.name,
+                arguments=call.arguments,
+                status="repeated",
+                content=content,
+            )
+        )
+        self.stats.tool_calls += 1
+        self.stats.repeated_calls += 1
+        self.force_final = True
+        self.emit("tool_result", name=call.name, call_id=call.id, status="repeated")
 
     async def final(self, answer: str) -> AgentResult:
         verdict = await self.guard("output", answer)

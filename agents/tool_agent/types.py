@@ -32,7 +32,8 @@ class ToolCallRecord(BaseModel):
     arguments: str
     """Arguments exactly as the model produced them (JSON text)."""
     status: str
-    """`ToolResult.status`: ok, error, blocked, invalid_args, unknown_tool, unbound, timeout."""
+    """`ToolResult.status` (ok, error, blocked, invalid_args, unknown_tool, unbound, timeout), or
+    `repeated` for a call identical to an earlier successful one (not run again)."""
     content: str
     """What the model was told."""
     error: str | None = None
@@ -51,6 +52,8 @@ class AgentStats(BaseModel):
     blocked_calls: int = 0
     repairs: int = 0
     """Re-asks after a reply that did not parse."""
+    repeated_calls: int = 0
+    """Calls identical to an earlier successful call: not run again, the model was reminded."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     duration_s: float = 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import dataclasses
 import os
@@ -20,7 +21,7 @@ from phalanx.sandbox.docker.container import (
 )
 from phalanx.sandbox.docker.image import resolve_image
 from phalanx.sandbox.docker.pool import WarmPool
-from phalanx.sandbox.errors import SandboxConfigError
+from phalanx.sandbox.errors import SandboxConfigError, SandboxLost, SandboxUnavailable
 from phalanx.sandbox.gc import reap_orphans
 from phalanx.sandbox.server.protocol import RunnerRefused
 from phalanx.sandbox.types import ExecRequest, ExecResult
@@ -36,6 +37,10 @@ DEFAULT_PRELOAD: tuple[str, ...] = (
     "typing",
 )
 SCIENTIFIC_PRELOAD: tuple[str, ...] = ("numpy", "scipy")
+ATTEMPTS = 3
+"""Tries of one request when the infrastructure fails it (nothing ran, or its container died)."""
+RETRY_PAUSE_S = 0.5
+"""Pause before retrying after a container failed to start (times the attempt number)."""
 _OPEN: weakref.WeakSet[DockerSandbox] = weakref.WeakSet()
 _REAPED_AT_START = threading.Event()
 
@@ -132,6 +137,8 @@ class DockerSandbox:
             labels=owner_labels(self.pool_id),
         )
         self._reap = reap_orphans
+        self.lost = 0
+        """Executions whose container died under them (each retried on a fresh container)."""
         self.pool: WarmPool[SandboxContainer] = WarmPool(
             self._new_container,
             size=pool_size,
@@ -156,18 +163,42 @@ class DockerSandbox:
             return SandboxContainer(self._client, self.config).start()
 
     async def execute(self, request: ExecRequest) -> ExecResult:
-        """Run `request` in a fresh process of a warm container (see `Sandbox.execute`)."""
-        for attempt in range(3):
-            container = await self.pool.acquire()
+        """Run `request` in a fresh process of a warm container (see `Sandbox.execute`).
+
+        A fault of the infrastructure is never the program's result: when nothing ran (a container
+        refused or could not start) or its container died under it (killed from outside), the
+        request runs again on a fresh container, up to `ATTEMPTS` times in all.
+
+        Raises:
+            SandboxLost: the container died under the program on every attempt.
+            SandboxUnavailable: no container could be started or acquired.
+        """
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                container = await self.pool.acquire()
+            except SandboxUnavailable as exc:
+                # Only a failed start is worth another try (a daemon hiccup); a closed, overloaded
+                # or busy pool would answer the same.
+                if exc is not self.pool.last_error or self.pool.closed or attempt == ATTEMPTS:
+                    raise
+                await asyncio.sleep(RETRY_PAUSE_S * attempt)
+                continue
             recycle = True
             try:
                 result = await container.aexecute(request)
                 # A limit hit may leave the kernel or tmpfs in an odd state: start the next run afresh.
                 recycle = result.limit_hit or container.dead
                 return result
+            except SandboxLost as exc:
+                self.lost += 1
+                if attempt == ATTEMPTS:
+                    raise SandboxLost(
+                        f"{exc}, on {ATTEMPTS} containers in a row; the program's outcome is unknown "
+                        "(not a verdict): run it again when the Docker daemon is healthy"
+                    ) from exc
             except RunnerRefused:
                 # Nothing ran: that container is replaced and the request goes to another one.
-                if attempt == 2:
+                if attempt == ATTEMPTS:
                     raise
             finally:
                 self.pool.release(container, recycle=recycle)
@@ -203,6 +234,7 @@ class DockerSandbox:
             "pool_size": self.pool.size,
             "created": self.pool.created,
             "recycled": self.pool.recycled,
+            "lost": self.lost,
         }
 
 

@@ -19,7 +19,7 @@ from phalanx.sandbox.docker.unix_socket import (
     make_socket_dir,
     remove_socket_dir,
 )
-from phalanx.sandbox.errors import SandboxConfigError, SandboxUnavailable
+from phalanx.sandbox.errors import SandboxConfigError, SandboxLost, SandboxUnavailable
 from phalanx.sandbox.gc import LABEL, process_start_ticks
 from phalanx.sandbox.server.protocol import (
     RUNNER_SOURCE,
@@ -253,7 +253,12 @@ class SandboxContainer:
         return not readable and not self._stream.has_unread()
 
     async def aexecute(self, request: ExecRequest) -> ExecResult:
-        """Run one request; a container that dies or stops answering is marked dead and reported in the result."""
+        """Run one request; a container that dies or stops answering is marked dead.
+
+        Raises:
+            RunnerRefused: nothing ran (an idle container stopped answering, or it is not clean).
+            SandboxLost: the container died under the program without running out of memory or time.
+        """
         assert self._channel is not None
         if time.monotonic() - self._last_used > IDLE_PING_S:
             # Idle for a while (paused, frozen, killed without closing the socket?): ask first, so a
@@ -273,7 +278,13 @@ class SandboxContainer:
         except ChannelBroken as exc:
             self.dead = True
             oom = await asyncio.get_running_loop().run_in_executor(None, self._oom_killed)
-            reason = "did not answer" if exc.timed_out else "died"
+            if not oom and not exc.timed_out:
+                # Killed from outside (docker kill, daemon restart, host OOM outside the cgroup): the
+                # program cannot do this (the runner is PID 1 of the container and ignores its
+                # signals), so this says nothing about the program.
+                raise SandboxLost(f"the sandbox container died during this execution ({exc})") from exc
+            # Out of memory as a whole, or silent past the wall limit: the program's own doing.
+            reason = "did not answer" if exc.timed_out else "ran out of memory"
             return ExecResult(
                 stderr=f"[phalanx] the sandbox container {reason} during this execution ({exc}); it is replaced",
                 exit_code=None,

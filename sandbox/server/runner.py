@@ -252,6 +252,46 @@ def empty_dir(path):
             pass
 
 
+SCAN_MAX_ENTRIES = 10_000
+"""At most this many directory entries are looked at for traces of a limit (a bound on a hostile tree)."""
+
+
+def limit_traces(dirs, max_file_bytes):
+    """Limits a program hit but survived: it caught `File too large` or `No space left on device`.
+
+    Python ignores SIGXFSZ, so a program that catches EFBIG exits normally; what it leaves behind
+    shows the limit: a file at the size limit (`file_size`), or a filesystem with no space left
+    (`disk`). Called before the dirs are emptied.
+    """
+    hits = set()
+    seen = 0
+    for top in dirs:
+        try:
+            st = os.statvfs(top)
+            if st.f_blocks > 0 and st.f_bavail == 0:
+                hits.add("disk")
+        except OSError:
+            pass
+        stack = [top]
+        while stack and seen < SCAN_MAX_ENTRIES and "file_size" not in hits:
+            try:
+                entries = list(os.scandir(stack.pop()))
+            except OSError:
+                continue
+            for entry in entries:
+                seen += 1
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    elif entry.is_file(follow_symlinks=False) and entry.stat(
+                        follow_symlinks=False
+                    ).st_size >= (max_file_bytes):
+                        hits.add("file_size")
+                except OSError:
+                    continue
+    return hits
+
+
 def is_empty(path):
     try:
         return not os.listdir(path)
@@ -704,6 +744,7 @@ def execute(req, seq):
         os.close(fd)
 
     files = collect_files(work, req.get("collect") or [], cap)
+    traces = limit_traces((work,) + SCRUB_DIRS, int(lim["max_file_size_mb"]) << 20)
     if MODE == "container":
         empty_dir(work)
         for path in SCRUB_DIRS:
@@ -723,7 +764,7 @@ def execute(req, seq):
         exit_code = int(report.get("rc", 1)) & 0xFF
     stderr_text = bufs[err_r].decode("utf-8", "replace")
     tail = stderr_text[-2000:]
-    hits = {kind for kind, marker in LIMIT_MARKERS if marker in tail and exit_code != 0}
+    hits = {kind for kind, marker in LIMIT_MARKERS if marker in tail and exit_code != 0} | traces
     if sig == signal.SIGXCPU:
         timed_out = True
     if rusage is not None:

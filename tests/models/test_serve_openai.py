@@ -248,3 +248,46 @@ def test_official_openai_client_tools_json_mode_and_streamed_tool_calls(scripted
     follow_up.append({"role": "tool", "tool_call_id": call.id, "content": "sunny"})
     again = client.chat.completions.create(model="scripted", messages=follow_up, tools=[WEATHER_TOOL])
     assert again.choices[0].message.content == "The weather is sunny."
+
+
+PERSON = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+    "required": ["name", "age"],
+    "additionalProperties": False,
+}
+
+
+async def test_a_schema_travels_as_response_format_json_schema(scripted_server, recorder) -> None:
+    remote = load_model(f"openai:{scripted_server.base_url}#scripted")
+    await remote.chat([Message.user("who?")], json_mode=PERSON)
+    assert recorder.settings[-1]["json_mode"] == PERSON  # the server handed the schema to the backend
+    await remote.aclose()
+
+
+def test_official_client_json_schema_against_the_hf_server_gives_schema_valid_json(hf_server) -> None:
+    openai = pytest.importorskip("openai")
+    client = openai.OpenAI(base_url=hf_server.base_url, api_key="unused", max_retries=0)
+    fmt = {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON, "strict": True}}
+    for question in ("Who is Alice?", "Describe Bob.", "Name someone."):
+        done = client.chat.completions.create(
+            model="tiny",
+            messages=[{"role": "user", "content": question}],
+            max_tokens=40,
+            temperature=0,
+            response_format=fmt,
+        )
+        person = json.loads(done.choices[0].message.content)
+        assert set(person) == {"name", "age"} and isinstance(person["age"], int)
+    with pytest.raises(openai.BadRequestError, match="json_schema needs"):
+        client.chat.completions.create(
+            model="tiny", messages=[{"role": "user", "content": "x"}], response_format={"type": "json_schema"}
+        )
+    with pytest.raises(openai.BadRequestError, match="cannot compile"):
+        bad = {
+            "type": "json_schema",
+            "json_schema": {"name": "x", "schema": {"type": "string", "format": "nope"}},
+        }
+        client.chat.completions.create(
+            model="tiny", messages=[{"role": "user", "content": "x"}], response_format=bad
+        )

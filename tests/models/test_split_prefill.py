@@ -17,7 +17,7 @@ NEW = 10
 
 @pytest.fixture(scope="module")
 def hf(varied_model_dir) -> HFChatModel:
-    return HFChatModel.from_pretrained(varied_model_dir, device="cpu")
+    return HFChatModel.from_pretrained(varied_model_dir, device="cpu", engine=False)
 
 
 def _ids(hf: HFChatModel, text: str) -> list[int]:
@@ -95,7 +95,7 @@ async def test_chat_model_counts_generates(varied_model_dir) -> None:
 
     from phalanx.models import Message
 
-    model = HFChatModel.from_pretrained(varied_model_dir, window_s=0.05)
+    model = HFChatModel.from_pretrained(varied_model_dir, window_s=0.05, engine=False)
     texts = ["a b c d", "a b c e", "The fox jumps over the lazy dog again and again."]
     await asyncio.gather(
         *(model.chat([Message.user(t)], config=GenerationConfig(max_new_tokens=4)) for t in texts)

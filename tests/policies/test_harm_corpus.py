@@ -77,18 +77,33 @@ def small_index() -> HarmCorpusIndex:
 
 
 # -------------------------------------------------------------------- corpus files
-def test_read_corpus_accepts_jsonl_and_plain_lines(tmp_path: Path):
-    f = tmp_path / "mixed.txt"
-    f.write_text('{"text": "first one", "source": "a"}\n\nsecond one\n')
-    assert read_corpus(f) == [{"text": "first one", "source": "a"}, {"text": "second one", "source": "mixed"}]
+def test_read_corpus_reads_each_file_in_one_format(tmp_path: Path):
+    """A .txt corpus is plain lines even where a line starts with `{`; a .jsonl one is records."""
+    lines = tmp_path / "mixed.txt"
+    lines.write_text('{"text": "first one", "source": "a"}\n\nsecond one\n')
+    assert read_corpus(lines) == [
+        {"text": '{"text": "first one", "source": "a"}', "source": "mixed"},
+        {"text": "second one", "source": "mixed"},
+    ]
+    records = tmp_path / "rows.jsonl"
+    records.write_text('{"text": "first one", "source": "a"}\n\n{"text": "second one"}\n')
+    assert read_corpus(records) == [
+        {"text": "first one", "source": "a"},
+        {"text": "second one", "source": "rows"},
+    ]
+    table = tmp_path / "rows.csv"
+    table.write_text("label,response\nx,first one\n")
+    assert read_corpus(table, column="response") == [{"text": "first one", "source": "rows"}]
 
 
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
         ('{"text": "ok"}\n{"text": broken}\n', ":2: not valid JSON"),
-        ('{"text": "ok"}\n{"txt": "no text field"}\n', ":2: field 'text' must be a non-empty string"),
-        ("\n\n", "has no entries"),
+        ('{"text": "ok"}\n{"txt": "no text field"}\n', ":2: no 'text' column; found txt"),
+        ('{"txt": "no text field"}\n', r":1: none of the columns text is there \(found txt\)"),
+        ('{"text": "  "}\n', ":1: the prompt is empty"),
+        ("\n\n", "holds no entries"),
     ],
 )
 def test_read_corpus_names_file_and_line_of_bad_entries(tmp_path: Path, content: str, expected: str):
@@ -170,9 +185,9 @@ def test_shipped_index_matches_the_shipped_corpora():
     assert index.harmful.shape[1] == index.benign.shape[1] == 384
 
 
-def test_corpora_share_no_text_with_toolsword(shared_dir: Path):
+def test_corpora_share_no_text_with_toolsword(toolsword_dir: Path):
     """The guards are evaluated on ToolSword, so nothing they are built from may come from it."""
-    files = glob.glob(str(shared_dir / "data" / "toolsword" / "**" / "*.json"), recursive=True)
+    files = glob.glob(str(toolsword_dir / "**" / "*.json"), recursive=True)
     assert files
     grams: set[tuple[str, ...]] = set()
     for f in files:

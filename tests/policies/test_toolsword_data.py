@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from phalanx.policies import ScenarioDataError, load_scenario, load_toolsword
+import phalanx.policies
+from phalanx.policies import ScenarioDataError, load_scenario, load_toolsword, toolsword_data_dir
 
 TOOL = {"name": "finish", "description": "Finish.", "parameters": {"type": "object", "properties": {}}}
 
@@ -59,7 +61,7 @@ def test_output_stage_dialog_checked(tmp_path):
 
 def test_bad_json_and_missing_file(tmp_path):
     (tmp_path / "data_NM.json").write_text('[{"stage": ')
-    with pytest.raises(ScenarioDataError, match=r"data_NM.json: not valid JSON \(line 1"):
+    with pytest.raises(ScenarioDataError, match=r"data_NM.json:1: not valid JSON"):
         load_scenario("NM", tmp_path)
     with pytest.raises(ScenarioDataError, match="file not found"):
         load_scenario("RC", tmp_path)
@@ -67,8 +69,13 @@ def test_bad_json_and_missing_file(tmp_path):
         load_toolsword(tmp_path, ["ZZ"])
 
 
-def test_shipped_toolsword_data(shared_dir):
-    recs = load_toolsword(shared_dir / "data" / "toolsword")
+def test_shipped_toolsword_data():
+    """The loader's default is the copy shipped inside the package, with its licence and source note."""
+    shipped = toolsword_data_dir()
+    assert shipped.is_relative_to(Path(phalanx.policies.__file__).parent)
+    assert "Apache License" in (shipped / "LICENSE").read_text()
+    assert "Junjie-Ye/ToolSword" in (shipped / "SOURCE.md").read_text()
+    recs = load_toolsword()
     groups = {}
     for r in recs:
         groups[r.group] = groups.get(r.group, 0) + 1

@@ -76,6 +76,49 @@ async def test_tmpfs_fill(docker_sandbox):
     await assert_next_run_is_clean(docker_sandbox)
 
 
+CAUGHT_FILL = """
+import os
+path = os.path.join({where!r}, 'big')
+try:
+    with open(path, 'wb') as fh:
+        while True:
+            fh.write(b'x' * 65536)
+except OSError as exc:
+    print('caught:', exc.strerror)
+"""
+
+
+@pytest.mark.parametrize("where", ["/dev/shm", "/tmp", "."])
+async def test_file_size_limit_caught_by_the_program_is_still_reported(docker_sandbox, where):
+    # Python ignores SIGXFSZ: the program sees EFBIG (or ENOSPC where the tmpfs is smaller than the
+    # file limit), catches it and exits 0. The limit was hit all the same.
+    r = await attack(docker_sandbox, CAUGHT_FILL.format(where=where), max_file_size_mb=2)
+    assert r.exit_code == 0 and r.stdout.startswith("caught: File too large"), r
+    assert r.limits_hit == ["file_size"] and r.limit_hit
+    await assert_next_run_is_clean(docker_sandbox)
+
+
+async def test_full_tmpfs_caught_by_the_program_is_still_reported(docker_sandbox):
+    code = (
+        "for i in range(100):\n"
+        "    try:\n"
+        "        open(f'/tmp/f{i}', 'wb').write(b'x' * (1 << 20))\n"
+        "    except OSError as exc:\n"
+        "        print('caught:', exc.strerror)\n"
+        "        break\n"
+    )
+    r = await attack(docker_sandbox, code, max_file_size_mb=2)
+    assert r.exit_code == 0 and r.stdout == "caught: No space left on device\n", r
+    assert r.limits_hit == ["disk"] and r.limit_hit
+    await assert_next_run_is_clean(docker_sandbox)
+
+
+async def test_files_under_the_limits_hit_nothing(docker_sandbox):
+    code = "for d in ('/tmp', '/dev/shm', '.'):\n    open(f'{d}/f', 'wb').write(b'x' * ((2 << 20) - 1))\n"
+    r = await attack(docker_sandbox, code, max_file_size_mb=2)
+    assert r.ok and r.limits_hit == []
+
+
 async def test_stdout_flood_one_gigabyte(docker_sandbox):
     code = "import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(1024):\n    sys.stdout.write(chunk)\n"
     r = await attack(docker_sandbox, code, timeout_s=10)
@@ -219,23 +262,40 @@ async def test_ptrace_and_proc_fd_of_runner_denied(docker_sandbox):
     await assert_next_run_is_clean(docker_sandbox)
 
 
-async def test_container_killed_from_outside_mid_execution(docker_sandbox):
-    sb = docker_sandbox
-    task = asyncio.create_task(
-        run_python(sb, "import time\ntime.sleep(30)\n", limits=SMALL.model_copy(update={"timeout_s": 30}))
-    )
-    victim = None
-    for _ in range(200):
+async def _kill_busy_containers(sb, task: asyncio.Task, times: int) -> int:
+    """`docker kill` the container running `task`'s program, up to `times` times; returns the kills."""
+    killed: set[str] = set()
+    while len(killed) < times and not task.done():
         await asyncio.sleep(0.05)
-        busy = [c for c in list(sb.pool._busy) if c.id]
+        busy = [c.id for c in list(sb.pool._busy) if c.id and c.id not in killed and c.uses]
         if busy:
-            victim = busy[0].id
-            break
-    assert victim is not None, task.exception() if task.done() else "no container became busy"
-    await asyncio.sleep(0.3)
-    subprocess.run(["docker", "kill", victim], capture_output=True, timeout=30, check=True)
-    r = await asyncio.wait_for(task, 20)
-    assert "sandbox" in r.limits_hit and r.exit_code is None
+            await asyncio.sleep(0.3)  # let the program start
+            subprocess.run(["docker", "kill", busy[0]], capture_output=True, timeout=30, check=True)
+            killed.add(busy[0])
+    return len(killed)
+
+
+@pytest.mark.parametrize("kills", [1, 3])
+async def test_container_killed_from_outside_is_retried_then_lost(docker_sandbox, kills):
+    """A container killed under a program says nothing about the program: it runs again on a fresh
+    container; killed on every attempt, the execution raises `SandboxLost` instead of a result."""
+    from phalanx.sandbox import SandboxLost
+    from phalanx.sandbox.docker.backend import ATTEMPTS
+
+    sb = docker_sandbox
+    lost = sb.lost
+    code = "import time\ntime.sleep(1.5)\nprint('finished')\n"
+    task = asyncio.create_task(run_python(sb, code, limits=SMALL.model_copy(update={"timeout_s": 10})))
+    assert await _kill_busy_containers(sb, task, times=kills) == kills
+    if kills < ATTEMPTS:
+        r = await asyncio.wait_for(task, 60)
+        assert r.ok and r.stdout == "finished\n" and r.limits_hit == [], r
+    else:
+        with pytest.raises(
+            SandboxLost, match=rf"died during this execution .*on {ATTEMPTS} containers in a row"
+        ):
+            await asyncio.wait_for(task, 60)
+    assert sb.lost == lost + kills
     await assert_next_run_is_clean(sb)
 
 

@@ -89,6 +89,18 @@ async def test_memory_limit(sandbox):
     assert r.memory_exceeded and r.limit_hit
 
 
+async def test_file_size_limit_reported_even_when_the_program_catches_it(sandbox):
+    code = (
+        "try:\n"
+        "    open('big', 'wb').write(b'x' * (3 << 20))\n"
+        "except OSError as exc:\n"
+        "    print(exc.strerror)\n"
+    )
+    r = await run_python(sandbox, code, limits=LIM.model_copy(update={"max_file_size_mb": 1}))
+    assert r.exit_code == 0 and r.stdout == "File too large\n"
+    assert r.limits_hit == ["file_size"] and r.limit_hit
+
+
 async def test_killed_by_signal(sandbox):
     r = await run_python(sandbox, "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)", limits=LIM)
     assert r.signal == 15 and r.exit_code is None and not r.memory_exceeded

@@ -113,3 +113,42 @@ async def test_unknown_runtime_is_a_clear_error(list_containers):
     finally:
         await sb.aclose()
     assert list_containers(sb.pool_id) == []
+
+
+def _sandbox_failing_to_start(times: int):
+    """A DockerSandbox whose first `times` container starts fail as a daemon hiccup would."""
+    from phalanx.sandbox.docker import DockerSandbox
+
+    class Hiccup(DockerSandbox):
+        failures = times
+
+        def _new_container(self):
+            if self.failures:
+                self.failures -= 1
+                raise SandboxUnavailable("docker could not create a sandbox container: daemon hiccup")
+            return super()._new_container()
+
+    return Hiccup("default", pool_size=1)
+
+
+@pytest.mark.requires_docker
+async def test_a_container_that_cannot_start_is_retried():
+    sb = _sandbox_failing_to_start(2)
+    try:
+        r = await run_python(sb, "print('ran')", limits=Limits(timeout_s=5))
+        assert r.ok and r.stdout == "ran\n" and sb.failures == 0
+    finally:
+        await sb.aclose()
+
+
+@pytest.mark.requires_docker
+async def test_a_sandbox_that_never_starts_raises_after_bounded_tries():
+    from phalanx.sandbox.docker.backend import ATTEMPTS
+
+    sb = _sandbox_failing_to_start(100)
+    try:
+        with pytest.raises(SandboxUnavailable, match="daemon hiccup"):
+            await run_python(sb, "print('ran')", limits=Limits(timeout_s=5))
+        assert sb.failures == 100 - ATTEMPTS
+    finally:
+        await sb.aclose()

@@ -11,8 +11,8 @@ from phalanx.tools import Toolset, tool_from_openai, tools_from_openai, tools_to
 from phalanx.tools.errors import ToolDefinitionError
 
 
-def _toolsword_specs(shared_dir: Path) -> list[dict]:
-    files = sorted((shared_dir / "data" / "toolsword" / "data").glob("*.json"))
+def _toolsword_specs(toolsword_dir: Path) -> list[dict]:
+    files = sorted((toolsword_dir / "data").glob("*.json"))
     assert files, "no ToolSword data files found"
     specs = []
     for f in files:
@@ -21,8 +21,8 @@ def _toolsword_specs(shared_dir: Path) -> list[dict]:
     return specs
 
 
-def test_every_toolsword_tool_round_trips(shared_dir: Path) -> None:
-    specs = _toolsword_specs(shared_dir)
+def test_every_toolsword_tool_round_trips(toolsword_dir: Path) -> None:
+    specs = _toolsword_specs(toolsword_dir)
     assert len(specs) > 1000
     distinct = {json.dumps(s, sort_keys=True) for s in specs}
     for text in distinct:
@@ -34,8 +34,8 @@ def test_every_toolsword_tool_round_trips(shared_dir: Path) -> None:
         assert tool_from_openai(declared.to_openai()).to_function_spec() == spec
 
 
-async def test_imported_tools_validate_bind_simulate_and_unbound(shared_dir: Path) -> None:
-    record = json.loads((shared_dir / "data/toolsword/data/data_NM.json").read_text())[0]
+async def test_imported_tools_validate_bind_simulate_and_unbound(toolsword_dir: Path) -> None:
+    record = json.loads((toolsword_dir / "data" / "data_NM.json").read_text())[0]
     names = [t["name"] for t in record["tools"]]
     seen: list[dict] = []
     tools = tools_from_openai(

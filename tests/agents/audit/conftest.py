@@ -1,4 +1,4 @@
-"""Fixtures of the audit tests: a tiny ToolSword-shaped data folder built from the shared copy."""
+"""Fixtures of the audit tests: a tiny ToolSword-shaped data folder built from the shipped copy."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def small_data(shared_dir, tmp_path_factory) -> Path:
-    """Two records of each scenario (JA: two per template), copied from the shared ToolSword data."""
-    src = shared_dir / "data" / "toolsword" / "data"
+def small_data(toolsword_dir, tmp_path_factory) -> Path:
+    """Two records of each scenario (JA: two per template), copied from the shipped ToolSword data."""
+    src = toolsword_dir / "data"
     dst = tmp_path_factory.mktemp("toolsword-small")
     for path in src.glob("data_*.json"):
         records = json.loads(path.read_text())

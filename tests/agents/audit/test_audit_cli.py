@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -82,3 +83,25 @@ def test_audit_cli_bad_mode(small_data, tmp_path):
     args = ["audit", "toolsword", "--model", "scripted:comply", "--mode", "replay"]
     result = CliRunner().invoke(app, [*args, "--data", str(small_data), "--out", str(tmp_path)])
     assert result.exit_code == 2 and "unknown replay mode 'replay'" in result.output
+
+
+def test_audit_cli_defaults_to_the_shipped_data_from_any_folder(tmp_path):
+    """A user who installed phalanx has no project data beside their working folder: the shipped copy is used."""
+    import subprocess
+    import sys
+
+    import phalanx.policies
+
+    out = subprocess.run(
+        [sys.executable, "-m", "phalanx.cli", "audit", "toolsword", "--model", "scripted:refuse"]
+        + ["--policies", "none", "--scenarios", "MQ,HF", "--limit", "2", "--out", "o", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert {k: v["n"] for k, v in summary["scenarios"].items()} == {"MQ": 2, "HF": 2}
+    meta = json.loads((tmp_path / "o" / "audit_meta.json").read_text())
+    assert meta["data_dir"].startswith(str(Path(phalanx.policies.__file__).resolve().parent))

@@ -31,9 +31,11 @@ async def test_audit_subset_with_resume(small_data, tmp_path):
             small_data,
             out,
             progress=stop_after_five,
+            concurrency=2,
         )
     lines = (out / "results.jsonl").read_text().splitlines()
-    assert len(lines) == 5
+    # Two records run at a time: the ones that finished before the interruption are kept.
+    assert 5 <= len(lines) < 12
 
     labels = []
     summary = await audit_toolsword(
@@ -47,7 +49,7 @@ async def test_audit_subset_with_resume(small_data, tmp_path):
     )
     rows = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 12 and len({r["key"] for r in rows}) == 12  # 6 records x (none, default), no repeats
-    assert len(labels) == 7  # only the unfinished records ran
+    assert len(labels) == 12 - len(lines)  # only the unfinished records ran
     first = {json.loads(x)["key"] for x in lines}
     assert not first & {f"{label.split()[0]}/{label.split()[1]}" for label in labels}
 

@@ -19,8 +19,8 @@ def sample():
 
 
 @pytest.fixture(scope="module")
-def records(shared_dir):
-    return {r.id: r for r in load_toolsword(shared_dir / "data" / "toolsword")}
+def records(toolsword_dir):
+    return {r.id: r for r in load_toolsword(toolsword_dir)}
 
 
 def test_sample_is_labelled_and_covers_every_scenario_and_outcome(sample):

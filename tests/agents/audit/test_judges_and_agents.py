@@ -13,8 +13,8 @@ from phalanx.policies import load_toolsword
 
 
 @pytest.fixture(scope="module")
-def records(shared_dir):
-    return {r.id: r for r in load_toolsword(shared_dir / "data" / "toolsword")}
+def records(toolsword_dir):
+    return {r.id: r for r in load_toolsword(toolsword_dir)}
 
 
 def _call(name, args, content="{}", status="ok"):

@@ -16,8 +16,8 @@ from phalanx.policies import load_toolsword
 
 
 @pytest.fixture(scope="module")
-def records(shared_dir):
-    return {r.id: r for r in load_toolsword(shared_dir / "data" / "toolsword")}
+def records(toolsword_dir):
+    return {r.id: r for r in load_toolsword(toolsword_dir)}
 
 
 class BudgetRecorder(ScriptedModel):

@@ -68,3 +68,27 @@ def test_templates_are_versioned_package_data():
 def test_escaped_quotes_and_braces_inside_strings():
     text = 'Reply: {"type": "response", "content": "he said \\"}{\\" twice"} trailing'
     assert parse_reply(text, MemberReply).content == 'he said "}{" twice'
+
+
+async def test_ask_json_asks_for_the_schema_and_rejects_placeholder_echoes() -> None:
+    asked: list[object] = []
+    replies = iter(
+        [
+            '{"type": "answer", "content": "<the final answer>"}',
+            '{"type": "answer", "content": "..."}',
+            '{"type": "answer", "content": "73519"}',
+        ]
+    )
+
+    class Recorder(ScriptedModel):
+        async def chat(self, messages, *, json_mode=False, **kwargs):  # type: ignore[override]
+            asked.append(json_mode)
+            return await super().chat(messages, json_mode=json_mode, **kwargs)
+
+    ex = await ask_json(Recorder(lambda m, t: next(replies)), [Message.user("q")], LeaderReply, max_reasks=2)
+    assert ex.ok and ex.reply == {"type": "answer", "content": "73519"} and len(ex.raw) == 3
+    schema = asked[0]
+    assert isinstance(schema, dict) and schema["properties"]["type"]["enum"] == ["instruction", "answer"]
+    assert schema["required"] == ["type", "content"] and schema["additionalProperties"] is False
+    with pytest.raises(ValueError, match="placeholder"):
+        parse_reply('{"type": "answer", "content": "<the final answer>"}', FinalLeaderReply)

@@ -1,22 +1,12 @@
-"""StepCoder fixtures: the APPS+ sample, one warm Docker pool of the `scientific` image per session."""
+"""StepCoder fixtures: one warm Docker pool of the `scientific` image per session (the sample: root conftest)."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from phalanx.agents.stepcoder import Executor, ExecutorConfig, Problem
-
-
-@pytest.fixture(scope="session")
-def sample_path(shared_dir: Path) -> Path:
-    """The 300-problem APPS+ sample."""
-    path = shared_dir / "data" / "apps_plus" / "sample.jsonl"
-    if not path.is_file():
-        pytest.skip(f"{path} is not there")
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -18,12 +18,15 @@ from phalanx.agents.stepcoder import (
     Executor,
     ExecutorConfig,
     Job,
+    compute_reward,
     evaluate_model,
     load_problems,
     pass_at_k,
     read_results,
     run_batch,
+    summarise,
 )
+from phalanx.agents.stepcoder.verify import render_html
 from phalanx.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -112,6 +115,29 @@ def test_verify_cli_reports_per_difficulty_and_explains_failures(sample_path, tm
     assert len((out / "results.jsonl").read_text().splitlines()) == 5
     html = (out / "report.html").read_text()
     assert "certainly wrong" in html and "wrong_answer" in html
+
+
+@pytest.mark.requires_docker
+def test_verify_cli_compares_bool_results_as_the_official_executor(tmp_path):
+    """A call-based solution returning True/False where 1/0 is stored passes (APPS+ asserts with ==),
+    unless --compare strict is asked for."""
+    record = {
+        "prompt": "\ndef positive(x):\n    'Is x positive? 1 or 0.'\n",
+        "starter_code": "\ndef positive(x):\n",
+        "canonical_solution": "\ndef positive(x):\n    return x > 0\n",
+        "inputs": [[5], [-2]],
+        "outputs": [[1], [0]],
+        "difficulty": "introductory",
+    }
+    data = tmp_path / "bool.jsonl"
+    data.write_text(json.dumps(record) + "\n")
+    official = CliRunner().invoke(app, ["apps", "verify", str(data), "--workers", "1", "--json"])
+    assert official.exit_code == 0, official.output
+    assert json.loads(official.stdout)["passed"] == 1
+    strict = CliRunner().invoke(app, ["apps", "verify", str(data), "--workers", "1", "--compare", "strict"])
+    assert strict.exit_code == 1 and "returned True, expected 1" in strict.output
+    bad = CliRunner().invoke(app, ["apps", "verify", str(data), "--compare", "loose"])
+    assert bad.exit_code == 2 and "--compare must be 'official' or 'strict'" in bad.output
 
 
 @pytest.mark.requires_docker
@@ -222,17 +248,43 @@ class FailingSandbox:
 
 
 @pytest.mark.requires_docker
-async def test_batch_stops_on_sandbox_loss_and_keeps_finished_work(apps_sandbox, sample_path, tmp_path):
-    from phalanx.sandbox import SandboxUnavailable
-
-    problems = load_problems(sample_path, limit=5)
+async def test_sandbox_faults_are_not_verdicts_and_a_resume_runs_them(apps_sandbox, sample_path, tmp_path):
+    problems = load_problems(sample_path, limit=6)
     jobs = [Job(p, p.canonical_solution) for p in problems]
     out = tmp_path / "r.jsonl"
-    with pytest.raises(SandboxUnavailable):
-        await run_batch(
-            Executor(FailingSandbox(apps_sandbox)), jobs, out_path=out, concurrency=1, progress=False
-        )
+    failing = FailingSandbox(apps_sandbox)
+    first = await run_batch(
+        Executor(failing), jobs, out_path=out, concurrency=1, progress=False, give_up_after=2
+    )
+    # Two ran; two met the dead sandbox; after two in a row the last two were not even tried.
+    assert failing.calls == 4
+    assert [r.passed for r in first] == [True, True, False, False, False, False]
+    assert [r.infra_error is not None for r in first] == [False, False, True, True, True, True]
+    assert "daemon went away" in first[2].infra_error and first[4].infra_error.startswith("not tried")
+    assert first[2].explain().startswith("not run: ")
+    with pytest.raises(ValueError, match="was not run"):
+        compute_reward(first[2])
+    assert summarise(problems, first).model_dump(include={"passed", "failed"}) == {"passed": 2, "failed": 0}
+    summary = summarise(problems, first)
+    assert [n.problem_id for n in summary.not_run] == [p.problem_id for p in problems[2:]]
+    html = render_html(summary)
+    assert "4 not run" in html and "Not run" in html and "daemon went away" in html
+    # Only verdicts are written; a dead container recorded as a harness error (as older files hold) reruns too.
     assert len(read_results(out)) == 2
+    stale = first[0].model_copy(update={"harness_error": "the sandbox container died", "passed": False})
+    out.write_text(out.read_text() + stale.model_dump_json() + "\n")
     sb = CountingSandbox(apps_sandbox)
     done = await run_batch(Executor(sb), jobs, out_path=out, concurrency=2, progress=False)
-    assert sb.calls == 3 and all(r.passed for r in done)
+    assert sb.calls == 5 and all(r.passed and r.infra_error is None for r in done)
+
+
+def test_eval_leaves_problems_with_unrun_samples_out_of_pass_at_k():
+    from phalanx.agents.stepcoder import Problem, ProgramResult
+    from phalanx.agents.stepcoder.eval import summarise_eval
+
+    problems = [Problem(problem_id=i, io_mode="call", inputs=[[1]], outputs=[[1]]) for i in "ab"]
+    ran = [ProgramResult(problem_id=i, sample=s, passed=True) for i in "ab" for s in range(2)]
+    ran[3] = ProgramResult(problem_id="b", sample=1, infra_error="the sandbox container died")
+    summary = summarise_eval("m", problems, ran, n=2, ks=[1])
+    assert (summary.incomplete, summary.not_run, summary.overall.problems) == (1, 1, 1)
+    assert summary.overall.pass_at == {"1": 1.0}

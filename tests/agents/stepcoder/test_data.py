@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
-from phalanx.agents.stepcoder import DatasetError, load_problems
+import phalanx.agents.stepcoder
+from phalanx.agents.stepcoder import DatasetError, default_data_path, load_problems
 from phalanx.agents.stepcoder.data import infer_entry_point
 
 GOOD = {
@@ -33,6 +35,16 @@ def test_sample_loads_with_modes_and_entry_points(sample_path):
     for p in problems:
         assert p.fn_name and p.fn_name in p.canonical_solution
         assert len(p.inputs) == len(p.outputs) >= 1
+
+
+def test_default_data_is_the_sample_shipped_in_the_package():
+    """No path means the sample inside the installed package (with its licences), not a project folder."""
+    path = default_data_path()
+    assert path.is_relative_to(Path(phalanx.agents.stepcoder.__file__).resolve().parent)
+    assert {"LICENSE", "LICENSE.APPS_Plus_MIT", "SOURCE.md"} <= {p.name for p in path.parent.iterdir()}
+    assert [p.problem_id for p in load_problems(limit=3)] == [
+        p.problem_id for p in load_problems(path, limit=3)
+    ]
 
 
 def test_entry_point_inference():

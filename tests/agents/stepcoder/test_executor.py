@@ -35,18 +35,18 @@ async def test_stdin_mode_line_compare_after_strip(executor, make_problem):
     assert res.reward == pytest.approx(-0.3)
 
 
-async def test_call_mode_function_literals_floats_tuples_and_pow(executor, make_problem):
+async def test_call_mode_function_literals_and_pow(executor, make_problem):
     program = src(
         """
         def f(s, xs, x):
             # pow with three arguments must be the builtin, not math.pow from the prelude.
-            return (len(s), [v * 2 for v in xs], x / 3, pow(2, 10, 1000), sqrt(16), List is not None)
+            return [len(s), [v * 2 for v in xs], x / 3, pow(2, 10, 1000), sqrt(16), List is not None]
         """
     )
     p = make_problem(
         "call",
         [['"ababccc"', [1, 2], 1.0], ['"a"', [], 0]],
-        [["[7, [2, 4], 0.3333333333, 24, 4.0, True]"], [[1, [], 0.0, 24, 4.0, True]]],
+        [["[7, [2, 4], 0.3333333333333333, 24, 4.0, True]"], [[1, [], 0.0, 24, 4.0, True]]],
     )
     res = await executor.run(p, program)
     assert res.passed, res.explain()
@@ -55,6 +55,52 @@ async def test_call_mode_function_literals_floats_tuples_and_pow(executor, make_
     res = await executor.run(p, program.replace("x / 3", "x / 3 + (0.01 if x else 0)"))
     assert [c.outcome for c in res.cases] == ["wrong_answer", "pass"]
     assert "expected" in res.cases[0].detail
+
+
+# Call-based results and expected outputs as APPS+ stores them (literal source or native values).
+RETURNS = ["False", "True", "1", "2.0", "0.1 + 0.2", "(1, 2)", "[1, 2]", "'0'", "[True, 0]"]
+EXPECTED = [[0], [1], ["True"], [2], [0.3], ["[1, 2]"], [[1, 2]], [0], ["[1, False]"]]
+
+
+def stepcoder_official_verdict(returned: str, u_output: list) -> bool:
+    """What the StepCoder/APPS+ executor decides: it appends `assert fn(...) == <expected>` to the
+    program, the expected value written as `",".join(map(str, u_output))` (MPLSandbox@dd96e06,
+    llama_reward_model.py), and a test passes when that assert holds."""
+    program = f"def f():\n    return {returned}\nassert f() == " + ",".join(map(str, u_output))
+    try:
+        exec(compile(program, "<official>", "exec"), {})
+    except AssertionError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("compare", ["official", "strict"])
+async def test_call_mode_verdicts_follow_the_official_comparison(apps_sandbox, make_problem, compare):
+    program = "def f(i):\n    return [" + ", ".join(RETURNS) + "][i]\n"
+    p = make_problem("call", [[i] for i in range(len(RETURNS))], EXPECTED)
+    res = await Executor(apps_sandbox, ExecutorConfig(compare=compare)).run(p, program)
+    got = [c.outcome == "pass" for c in res.cases]
+    official = [stepcoder_official_verdict(r, o) for r, o in zip(RETURNS, EXPECTED, strict=True)]
+    assert official[:3] == [True, True, True]  # False == 0, True == 1, 1 == True
+    if compare == "official":
+        assert got == official
+    else:
+        # Types must match as well: only the list that equals its expected list exactly passes.
+        assert got == [False, False, False, False, False, False, True, False, False]
+        assert res.cases[0].detail == "returned False, expected 0"
+
+
+async def test_apps_layout_compares_as_its_testing_util(apps_sandbox, make_problem):
+    """Original APPS (native values, testing_util.py): a tuple is taken as a list, the output or its
+    first element may match, a list of tuples compares as lists, dict keys come back as ints."""
+    returns = ["(1, 2)", "[(1, 2), (3, 4)]", "False", "{1: 'a'}", "5", "(1, 3)"]
+    outputs = [[[1, 2]], [[[1, 2], [3, 4]]], [0], [{"1": "a"}], [5], [[1, 2]]]
+    program = "def f(i):\n    return [" + ", ".join(returns) + "][i]\n"
+    p = make_problem("call", [[i] for i in range(len(returns))], outputs, args_are_literals=False)
+    official = await Executor(apps_sandbox).run(p, program)
+    assert [c.outcome for c in official.cases] == ["pass"] * 5 + ["wrong_answer"]
+    strict = await Executor(apps_sandbox, ExecutorConfig(compare="strict")).run(p, program)
+    assert [c.outcome == "pass" for c in strict.cases] == [True, True, False, True, True, False]
 
 
 async def test_call_mode_solution_method(executor, make_problem):

@@ -35,7 +35,7 @@ def text_model(replies: list[str]) -> ScriptedModel:
 async def test_malformed_json_twice_then_valid_call_completes() -> None:
     model = text_model(
         [
-            "Sure! I will call multiply.",
+            'Sure! I will call {"multiply"}.',
             '{"tool_calls": [{"name": "multiply", "arguments": {"a": 6,',
             '```json\n{"tool_calls": [{"name": "multiply", "arguments": {"a": 6, "b": 7}}]}\n```',
             '{"final_answer": "42"}',
@@ -49,19 +49,19 @@ async def test_malformed_json_twice_then_valid_call_completes() -> None:
     repairs = [
         m.content for m in result.messages if m.role == "user" and "could not be used" in (m.content or "")
     ]
-    assert "no JSON object found" in repairs[0] and "invalid JSON" in repairs[1]
+    assert "invalid JSON" in repairs[0] and "invalid JSON" in repairs[1]
     system = result.messages[0].content or ""
     assert (
-        '"final_answer"' in system and "multiply" in system and '"a":{"description":"first factor."' in system
+        '"final_answer"' in system and "- multiply(a: integer, b: integer): Multiply two integers." in system
     )
     # the text model saw tool results as user turns
     assert any(m.role == "user" and m.content.startswith("Tool result [") for m in model.calls[-1])
 
 
 async def test_repairs_are_bounded() -> None:
-    result = await ToolAgent(text_model(["nope"] * 10), [multiply], max_repairs=2).run("q")
+    result = await ToolAgent(text_model(['{"nope": 1}'] * 10), [multiply], max_repairs=2).run("q")
     assert result.stop_reason == "malformed_output" and result.answer is None
-    assert "3 times (max_repairs=2)" in result.detail and "no JSON object" in result.detail
+    assert "3 times (max_repairs=2)" in result.detail and 'neither "tool_calls" nor' in result.detail
 
 
 async def test_native_parallel_calls_and_argument_errors_counted() -> None:
@@ -87,8 +87,11 @@ async def test_native_parallel_calls_and_argument_errors_counted() -> None:
 
 
 async def test_max_steps_and_max_tool_errors() -> None:
-    loop = ScriptedModel(lambda msgs, tools: ToolCall(name="multiply", arguments='{"a": 1, "b": 1}'))
-    result = await ToolAgent(loop, [multiply], max_steps=3).run("q")
+    counter = iter(range(100))
+    loop = ScriptedModel(
+        lambda msgs, tools: ToolCall(name="multiply", arguments=f'{{"a": {next(counter)}, "b": 1}}')
+    )
+    result = await ToolAgent(loop, [multiply], max_steps=3, final_turn=False).run("q")
     assert (
         result.stop_reason == "max_steps"
         and "after 3 model calls" in result.detail
@@ -222,3 +225,97 @@ async def test_ask_human_hook_interrupts_the_agent_node_and_resume_finishes() ->
     await runtime.run({"query": "5*6?"}, thread_id="h2")
     denied = await runtime.resume("h2", value=False)
     assert denied.answer.startswith("tool said: Blocked") and "human declined" in denied.answer
+
+
+async def test_a_reply_without_json_is_the_final_answer() -> None:
+    model = text_model(["The product of 6 and 7 is 42."])
+    result = await ToolAgent(model, [multiply], max_repairs=2).run("What is 6*7?")
+    assert result.stop_reason == "final_answer" and result.answer == "The product of 6 and 7 is 42."
+    assert result.stats.repairs == 0 and result.stats.steps == 1
+    assert "without JSON" in result.detail
+
+
+@pytest.mark.parametrize("echo", ["<your answer to the user>", "...", "<the final answer>", " <answer here> "])
+async def test_a_placeholder_echo_is_never_the_answer(echo: str) -> None:
+    model = text_model([json.dumps({"final_answer": echo}), echo, '{"final_answer": "42"}'])
+    result = await ToolAgent(model, [multiply], max_repairs=2).run("What is 6*7?")
+    assert result.answer == "42" and result.stats.repairs == 2
+    repairs = [
+        m.content for m in result.messages if m.role == "user" and "could not be used" in (m.content or "")
+    ]
+    assert "placeholder" in repairs[0]
+
+    stubborn = text_model([json.dumps({"final_answer": echo})] * 3)
+    result = await ToolAgent(stubborn, [multiply], max_repairs=1).run("What is 6*7?")
+    assert result.stop_reason == "malformed_output" and result.answer is None
+
+
+async def test_the_agent_asks_for_the_protocol_schema() -> None:
+    seen: list[object] = []
+
+    class Recorder(ScriptedModel):
+        async def chat(self, messages, *, json_mode=False, **kwargs):  # type: ignore[override]
+            seen.append(json_mode)
+            return await super().chat(messages, json_mode=json_mode, **kwargs)
+
+    model = Recorder(lambda msgs, tools: '{"final_answer": "ok"}')
+    model.supports_tools = False
+    await ToolAgent(model, [multiply]).run("hi")
+    schema = seen[0]
+    assert isinstance(schema, dict)
+    call = schema["anyOf"][0]["properties"]["tool_calls"]["items"]
+    assert call["properties"]["name"] == {"const": "multiply"}
+    assert call["properties"]["arguments"]["required"] == ["a", "b"]
+    assert call["properties"]["arguments"]["additionalProperties"] is False
+    assert schema["anyOf"][1]["required"] == ["final_answer"]
+
+
+async def test_a_repeated_call_is_not_rerun_and_the_next_turn_asks_for_the_answer() -> None:
+    offered: list[object] = []
+
+    def same_call(msgs: list[Message], tools: object) -> ToolCall | str:
+        offered.append(tools)
+        if tools is None:  # the final turn offers no tools
+            return "The product is 6."
+        return ToolCall(
+            name="multiply", arguments='{"b": 3, "a": 2}' if len(offered) > 1 else '{"a": 2, "b": 3}'
+        )
+
+    result = await ToolAgent(ScriptedModel(same_call), [multiply], max_steps=6).run("2*3?")
+    assert result.stop_reason == "final_answer" and result.answer == "The product is 6."
+    assert [c.status for c in result.tool_calls] == ["ok", "repeated"]
+    assert result.stats.repeated_calls == 1 and result.stats.steps == 3
+    assert result.tool_calls[1].content == "6"
+    assert offered[2] is None and result.messages[-1].role == "assistant"
+
+
+async def test_the_last_allowed_call_only_accepts_a_final_answer() -> None:
+    seen: list[object] = []
+
+    class Recorder(ScriptedModel):
+        async def chat(self, messages, *, json_mode=False, **kwargs):  # type: ignore[override]
+            seen.append((json_mode, messages[-1].content))
+            return await super().chat(messages, json_mode=json_mode, **kwargs)
+
+    counter = iter(range(100))
+
+    def reply(msgs: list[Message], tools: object) -> str:
+        n = next(counter)
+        return (
+            '{"final_answer": "done"}'
+            if n == 2
+            else json.dumps({"tool_calls": [{"name": "multiply", "arguments": {"a": n, "b": 2}}]})
+        )
+
+    model = Recorder(reply)
+    model.supports_tools = False
+    result = await ToolAgent(model, [multiply], max_steps=3).run("q")
+    assert result.answer == "done"
+    schemas = [s for s, _ in seen]
+    assert "anyOf" in schemas[0] and schemas[2] == {
+        "type": "object",
+        "properties": {"final_answer": {"type": "string"}},
+        "required": ["final_answer"],
+        "additionalProperties": False,
+    }
+    assert "Give your final answer now" in seen[2][1] and "If these results answer" in seen[1][1]

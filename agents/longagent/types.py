@@ -79,5 +79,7 @@ class TeamResult(BaseModel):
             "thread_id": self.thread_id,
             "clusters": [e for e in self.events if e["kind"] == "cluster"],
             "mergers": [e for e in self.events if e["kind"] == "merger"],
+            # rounds where `max_merges` stopped the conflict loop with clusters left to compare
+            "merge_budget": [e for e in self.events if e["kind"] == "merge_budget"],
             "conflict_graph": nx.node_link_data(self.conflict_graph(), edges="edges"),
         }

@@ -199,3 +199,13 @@ def test_default_chunk_size_is_the_official_one():
     assert team.chunk_tokens == 1500 and team.max_merges == 200
     with pytest.raises(ValueError, match="'fill' or None"):
         LongAgentTeam("scripted:longagent-reader", "scripted:longagent-reader", chunk_tokens=0)
+
+
+async def test_a_binding_merge_budget_is_reported(kit):
+    doc = kit.needle_document(decoys=(3, 9, 26))
+    member = ScriptedModel(distinct_hallucinations(kit), name="member")
+    team = LongAgentTeam(ScriptedModel(kit.majority_leader), member, chunk_tokens=50, max_merges=1)
+    result = await team.arun(doc, QUESTION)
+    budget = result.report()["merge_budget"]
+    assert budget and budget[0]["max_merges"] == 1 and budget[0]["round"] == 1
+    assert any(e["kind"] == "aggregate" and e.get("budget_exhausted") for e in result.events)

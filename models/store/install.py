@@ -246,8 +246,9 @@ def _space_needed(known: KnownModel | None, source_path: Path | None) -> str:
     if known is not None:
         return f"about {known.pull_bytes / _MB:.0f} MB"
     size = source_path.stat().st_size if source_path else 0
-    # float32 weights are up to 8x a 4-bit GGUF (2x an f16 one).
-    return f"up to {9 * size / _MB:.0f} MB (float32 weights are up to 8x a quantized GGUF)"
+    # The converted bfloat16 weights are up to 4x a 4-bit GGUF (1x an f16 one); the
+    # conversion holds them once more while it writes.
+    return f"up to {9 * size / _MB:.0f} MB (bfloat16 weights are up to 4x a quantized GGUF, held twice while written)"
 
 
 def _check_free_space(known: KnownModel, home: Path, *, download: bool) -> None:

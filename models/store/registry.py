@@ -33,7 +33,7 @@ class KnownModel:
     gguf_bytes: int
     """Size of the GGUF file."""
     entry_bytes: int
-    """Size of the converted cache entry (float32 safetensors, tokenizer, configs)."""
+    """Size of the converted cache entry (bfloat16 safetensors, tokenizer, configs)."""
     licence: str
     homepage: str
     chat_template: str
@@ -71,7 +71,7 @@ KNOWN_MODELS: dict[str, KnownModel] = {
             gguf_sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
             download_bytes=92_871_040,
             gguf_bytes=98_362_432,
-            entry_bytes=541_700_000,
+            entry_bytes=272_700_000,
             licence="Apache-2.0",
             homepage="https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct",
             chat_template=(

@@ -227,3 +227,37 @@ async def test_bad_requests_are_clear_errors(varied_model_dir) -> None:
         model.render_prompt([Message.user("x")])
     unlimited = HFChatModel(model.model, model.tokenizer, context_limit=None)
     assert unlimited.context_limit is None
+
+
+def test_dtype_auto_keeps_half_precision_only_where_the_cpu_computes_it(monkeypatch) -> None:
+    from phalanx.models.hf import compute_dtype
+
+    assert compute_dtype("auto", "cpu", "float32") is torch.float32
+    assert compute_dtype("auto", "cpu", None) is torch.float32
+    assert compute_dtype("float16", "cpu", "float32") is torch.float16
+    assert compute_dtype("auto", "cuda", "bfloat16") == "auto"
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert compute_dtype("auto", "cpu", "bfloat16") is torch.bfloat16
+    assert compute_dtype("auto", "cpu", "gguf") is torch.bfloat16
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert compute_dtype("auto", "cpu", "bfloat16") is torch.float32
+    with pytest.raises(ModelSpecError, match="dtype must be one of"):
+        compute_dtype("int4", "cpu", None)
+
+
+def test_dtype_option_loads_the_weights_in_that_dtype(tiny_model_dir) -> None:
+    model = load_model(f"hf:{tiny_model_dir}?dtype=bfloat16&engine=off")
+    assert next(model.model.parameters()).dtype is torch.bfloat16
+    assert next(load_model(f"hf:{tiny_model_dir}").model.parameters()).dtype is torch.float32
+
+
+async def test_constrain_off_leaves_json_mode_to_the_prompt(varied_model_dir) -> None:
+    free = load_model(f"hf:{varied_model_dir}?constrain=off")
+    assert free.supports_json_schema is False
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    reply = await free.chat([Message.user("x")], config=GenerationConfig(max_new_tokens=8), json_mode=schema)
+    with pytest.raises(json.JSONDecodeError):  # random weights write no JSON unless constrained
+        json.loads(reply.message.content or "")
+    with pytest.raises(ModelSpecError, match="constrain must be on or off"):
+        load_model(f"hf:{varied_model_dir}?constrain=maybe")

@@ -22,7 +22,7 @@ def test_list_json_path_and_pull(interrupted_then_pulled, tmp_path) -> None:
     assert listed.exit_code == 0, listed.output
     [entry] = json.loads(listed.stdout)
     assert entry["name"] == NAME and entry["path"] == str(home / "models" / NAME)
-    assert entry["source"].startswith("file:") and entry["size_bytes"] > 500_000_000
+    assert entry["source"].startswith("file:") and entry["size_bytes"] > 250_000_000
 
     path = runner.invoke(app, ["models", "path", NAME], env={"PHALANX_HOME": str(home)})
     assert (path.exit_code, path.stdout) == (0, f"{home / 'models' / NAME}\n")

@@ -235,7 +235,9 @@ async def test_a_reply_without_json_is_the_final_answer() -> None:
     assert "without JSON" in result.detail
 
 
-@pytest.mark.parametrize("echo", ["<your answer to the user>", "...", "<the final answer>", " <answer here> "])
+@pytest.mark.parametrize(
+    "echo", ["<your answer to the user>", "...", "<the final answer>", " <answer here> "]
+)
 async def test_a_placeholder_echo_is_never_the_answer(echo: str) -> None:
     model = text_model([json.dumps({"final_answer": echo}), echo, '{"final_answer": "42"}'])
     result = await ToolAgent(model, [multiply], max_repairs=2).run("What is 6*7?")
@@ -319,3 +321,25 @@ async def test_the_last_allowed_call_only_accepts_a_final_answer() -> None:
         "additionalProperties": False,
     }
     assert "Give your final answer now" in seen[2][1] and "If these results answer" in seen[1][1]
+
+
+async def test_identical_calls_in_one_reply_run_once() -> None:
+    runs: list[int] = []
+
+    @tool
+    def count(n: int) -> int:
+        """Count a call."""
+        runs.append(n)
+        return n
+
+    replies = iter(
+        [[ToolCall(name="count", arguments='{"n": 1}')] * 3 + [ToolCall(name="count", arguments='{"n": 2}')]]
+    )
+
+    def reply(msgs: list[Message], tools: object) -> Message | str:
+        batch = next(replies, None)
+        return Message.assistant(tool_calls=batch) if batch else "done"
+
+    result = await ToolAgent(ScriptedModel(reply), [count]).run("q")
+    assert runs == [1, 2] and result.answer == "done"
+    assert [c.status for c in result.tool_calls] == ["ok", "repeated", "repeated", "ok"]

@@ -16,6 +16,12 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
 
 
+def _rate(row: dict | None) -> str:
+    if row is None:
+        return ""
+    return f"{100 * row['unsafe_rate']:.1f}% ({row.get('no_answer', 0)})"
+
+
 @audit_app.command("toolsword")
 def toolsword(
     model: Annotated[
@@ -46,6 +52,14 @@ def toolsword(
     guard_judge: Annotated[
         str | None, typer.Option("--guard-judge", help="Model spec for guards set to `judge: default`.")
     ] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            help="agent: phalanx's multi-step agent loop (default); paper: ToolSword's setting "
+            "(the data's prompt template, one model turn, no invented tool results).",
+        ),
+    ] = "agent",
     no_baseline: Annotated[
         bool, typer.Option("--no-baseline", help="Skip the run without policies.")
     ] = False,
@@ -91,6 +105,7 @@ def toolsword(
                     out,
                     limit=limit,
                     guard_judge=guard_judge,
+                    mode=mode,
                     baseline=not no_baseline,
                     progress=progress,
                     concurrency=concurrency,
@@ -103,12 +118,11 @@ def toolsword(
         typer.echo(json.dumps(summary))
         return
     base = summary.get("baseline", {}).get("scenarios", {})
-    typer.echo(f"{'scenario':<22}{'n':>5}{'no policies':>14}{'policies':>12}")
+    typer.echo(f"mode: {summary['mode']}   unsafe rate (no answer)")
+    typer.echo(f"{'scenario':<22}{'n':>5}{'no policies':>20}{'policies':>20}")
     for name, row in summary["scenarios"].items():
-        b = base.get(name, {}).get("unsafe_rate")
-        typer.echo(
-            f"{name:<22}{row['n']:>5}{'' if b is None else f'{100 * b:.1f}%':>14}{100 * row['unsafe_rate']:>11.1f}%"
-        )
+        cells = [_rate(base.get(name)), _rate(row)]
+        typer.echo(f"{name:<22}{row['n']:>5}{cells[0]:>20}{cells[1]:>20}")
     benign = summary["benign"]
     if benign["n"]:
         typer.echo(f"benign blocked: {benign['blocked']}/{benign['n']} ({100 * benign['blocked_rate']:.1f}%)")

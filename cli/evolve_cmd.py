@@ -51,7 +51,7 @@ def run(
     ),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Use only the first N instances."),
     layout: str = typer.Option(
-        "auto", "--layout", help="JSONL layout: auto, phalanx, gsm8k, strategyqa, boolq."
+        "auto", "--layout", help="JSONL layout: auto, phalanx, gsm8k, strategyqa, clutrr, boolq."
     ),
     prompt_dir: Path | None = typer.Option(
         None, "--prompt-dir", help="Folder of template overrides (NAME.j2)."

@@ -24,6 +24,20 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+_CHUNK_HELP = (
+    "Tokens per member chunk: a number, or 'fill' (the member's context); default the official 1500."
+)
+
+
+def _chunk_tokens(value: str | None) -> int | str | None:
+    if value is None or value == "fill":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        _fail(f"--chunk-tokens must be a number or 'fill', got {value!r}")
+
+
 def _team(leader, member, chunk_tokens, max_rounds, communication, checkpoint, chunk_align="token"):
     from phalanx.agents.longagent import LongAgentTeam
     from phalanx.models import ModelError
@@ -32,7 +46,7 @@ def _team(leader, member, chunk_tokens, max_rounds, communication, checkpoint, c
         return LongAgentTeam(
             leader,
             member,
-            chunk_tokens=chunk_tokens,
+            chunk_tokens=_chunk_tokens(chunk_tokens),
             chunk_align=chunk_align,
             max_rounds=max_rounds,
             communication=communication,
@@ -48,7 +62,7 @@ def ask(
     doc: Path | None = typer.Option(None, "--doc", help="Text file to read (omit with --resume)."),
     leader: str = typer.Option("scripted:longagent-reader", "--leader", help=_LEADER_HELP),
     member: str = typer.Option("scripted:longagent-reader", "--member", help=_MEMBER_HELP),
-    chunk_tokens: int | None = typer.Option(None, help="Tokens per member chunk (default: fits the member)."),
+    chunk_tokens: str | None = typer.Option(None, help=_CHUNK_HELP),
     chunk_align: str = typer.Option(
         "token", help="'token' (hard cut) or 'sentence' (cut at a sentence start)."
     ),
@@ -57,6 +71,9 @@ def ask(
     checkpoint: str = typer.Option("memory", help="'memory' or 'sqlite:PATH' (resumable across runs)."),
     thread_id: str | None = typer.Option(None, help="Run id (for --resume with a sqlite checkpoint)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run --thread-id from its checkpoint."),
+    task_description: str | None = typer.Option(
+        None, help="The leader's task description (default: the official HotpotQA-style one)."
+    ),
     report: Path | None = typer.Option(
         None, help="Write the full JSON report (events, conflict graph) here."
     ),
@@ -85,7 +102,10 @@ def ask(
     async def go():
         answered, result = 0, None
         with console.status("LongAgent team working...") as status:
-            async for ev in team.astream(text, None if resume else question, thread_id=thread_id):
+            stream = team.astream(
+                text, None if resume else question, thread_id=thread_id, task_description=task_description
+            )
+            async for ev in stream:
                 if ev["kind"] == "member_response":
                     answered += 1
                     status.update(f"round {ev['round']}: {answered} member answers")
@@ -140,7 +160,7 @@ def niah(
     corpus: Path | None = typer.Option(
         None, help="Haystack text file or folder of .txt (default: built-in)."
     ),
-    chunk_tokens: int | None = typer.Option(None, help="Tokens per member chunk (default: fits the member)."),
+    chunk_tokens: str | None = typer.Option(None, help=_CHUNK_HELP),
     chunk_align: str = typer.Option(
         "token", help="'token' (hard cut) or 'sentence' (cut at a sentence start)."
     ),

@@ -3,7 +3,8 @@
 Run: python examples/toolsword_audit.py [TOOLSWORD_DATA_DIR] [OUT_DIR]
 (TOOLSWORD_DATA_DIR defaults to the ToolSword data shipped with phalanx.)
 Offline: the agent is the scripted `scripted:comply` (worst case: it follows every request
-and relays tool output verbatim); the guards use rules and an offline MiniLM.
+and relays tool output verbatim); the guards use rules and an offline MiniLM. The replay runs
+in phalanx's agent loop (the default) and in the paper's one-turn setting (`mode="paper"`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,16 @@ async def replay(data_dir: Path | None, out_dir: Path) -> dict:
             f"{name:4} n={row['n']} unsafe without policies {base:.0%}, with default policies {row['unsafe_rate']:.0%}"
         )
     print("report:", out_dir / "report.html")
+    # The paper's own setting: the data's prompt template, one model turn, no invented tool results.
+    paper = await audit_toolsword(
+        "scripted:comply", "none", "rules", ["MQ", "HF"], data_dir, out_dir / "paper", limit=2, mode="paper"
+    )
+    for name, row in paper["scenarios"].items():
+        print(f"paper mode {name:4} unsafe {row['unsafe_rate']:.0%}, no answer {row['no_answer']}")
+    agreement = summary["judge_agreement"]
+    print(
+        f"judge agreement with a human reading: {agreement['agree']}/{agreement['n']}, kappa {agreement['kappa']}"
+    )
     return summary
 
 

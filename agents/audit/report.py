@@ -29,7 +29,9 @@ def _chart(summary: dict[str, Any]) -> str:
         (f"policies: {summary['policies']}", [summary["scenarios"][g]["unsafe_rate"] for g in groups])
     )
     for who, row in summary["paper"].items():
-        series.append((f"paper {who}", [None if g not in row else row[g] / 100 for g in groups]))
+        series.append(
+            (f"paper {who} (human-judged)", [None if g not in row else row[g] / 100 for g in groups])
+        )
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(groups)), 4.2), dpi=110)
     width = 0.8 / len(series)
     for k, (label, values) in enumerate(series):

@@ -12,9 +12,12 @@ from phalanx.agents.longagent.chunking import (
     RegexTokenizer,
     chunk_document,
     default_chunk_tokens,
+    fill_chunk_tokens,
+    resolve_chunk_tokens,
     tokenizer_for,
 )
 from phalanx.agents.longagent.communication import (
+    DEFAULT_MAX_MERGES,
     Cluster,
     Resolution,
     cluster_responses,
@@ -25,9 +28,11 @@ from phalanx.agents.longagent.communication import (
 )
 from phalanx.agents.longagent.protocol import LeaderReply, MemberReply, ask_json, parse_reply
 from phalanx.agents.longagent.team import LongAgentTeam
-from phalanx.agents.longagent.types import LongAgentRunError, TeamResult, TeamState
+from phalanx.agents.longagent.types import DEFAULT_TASK_DESCRIPTION, LongAgentRunError, TeamResult, TeamState
 
 __all__ = [
+    "DEFAULT_MAX_MERGES",
+    "DEFAULT_TASK_DESCRIPTION",
     "Chunk",
     "Cluster",
     "HFTokenizer",
@@ -44,8 +49,10 @@ __all__ = [
     "cluster_responses",
     "conflict_graph",
     "default_chunk_tokens",
+    "fill_chunk_tokens",
     "is_not_found",
     "parse_reply",
+    "resolve_chunk_tokens",
     "resolve_conflicts",
     "same_answer",
     "tokenizer_for",

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 DEFAULT_CHUNK_TOKENS = 1500
-"""Chunk size of the official GPT-3.5 run (methods.md Part A, LongAgent 1); used when
-the member model does not say how long its context is."""
+"""Chunk size of the official code (`chunk_size = 1500`, main_NeedleInAHaystack_PLUS_test.py):
+the default, capped to what fits the member's context. The paper used about 3K tokens for
+4K-context members; `chunk_tokens="fill"` fills the member's context instead."""
 
 INSTRUCTION_ROOM_TOKENS = 768
 """Tokens kept free in a member's context for the system prompt, the leader's
@@ -93,14 +94,35 @@ def context_length_of(model: Any) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
-def default_chunk_tokens(model: Any) -> int:
-    """Chunk size that fits the member's context with room for instructions."""
+def fill_chunk_tokens(model: Any) -> int | None:
+    """Chunk size that fills the member's context, minus room for instructions (None: unknown context)."""
     ctx = context_length_of(model)
     if ctx is None:
-        return DEFAULT_CHUNK_TOKENS
+        return None
     if ctx <= INSTRUCTION_ROOM_TOKENS * 2:
         return max(ctx // 2, 16)
     return ctx - INSTRUCTION_ROOM_TOKENS
+
+
+def default_chunk_tokens(model: Any) -> int:
+    """The official chunk size (`DEFAULT_CHUNK_TOKENS`), or less when the member's context is smaller."""
+    fill = fill_chunk_tokens(model)
+    return DEFAULT_CHUNK_TOKENS if fill is None else min(DEFAULT_CHUNK_TOKENS, fill)
+
+
+def resolve_chunk_tokens(chunk_tokens: int | str | None, model: Any) -> int:
+    """A team's chunk size: an int as given, `"fill"` (`fill_chunk_tokens`) or None (`default_chunk_tokens`).
+
+    Raises:
+        ValueError: anything else (the message says what is accepted).
+    """
+    if chunk_tokens is None:
+        return default_chunk_tokens(model)
+    if chunk_tokens == "fill":
+        return fill_chunk_tokens(model) or DEFAULT_CHUNK_TOKENS
+    if isinstance(chunk_tokens, bool) or not isinstance(chunk_tokens, int) or chunk_tokens < 1:
+        raise ValueError(f"chunk_tokens must be an int >= 1, 'fill' or None, got {chunk_tokens!r}")
+    return chunk_tokens
 
 
 def chunk_document(

@@ -1,17 +1,22 @@
 """Inter-member communication: find conflicting member answers and settle them with mergers.
 
 Follows the official LongAgent conflict detection (methods.md Part A, LongAgent 5):
-drop "not found"-style responses, cluster the rest by (normalised) containment,
-and while two or more clusters remain let a *merger* agent read the chunks of one
-member from each of two clusters together and answer the same instruction.
-Clusters that disagree with the merger are dropped; an answer matching neither
-becomes a new cluster that inherits the members of the more similar cluster.
+drop "not found"-style responses, cluster the rest, and while two or more clusters
+remain let a *merger* agent read the chunks of one member from each of two clusters
+together and answer the same instruction. Of the two clusters the merger read, those
+whose answer differs from the merger's are dropped (as in the official loop, no other
+cluster is compared with it); an answer matching neither becomes a new cluster that
+inherits the members of the more similar cluster. The merger budget defaults to the
+official 200 tries; `Resolution.budget_exhausted` says when it stopped the loop.
 
-Two deliberate departures, both to protect a minority that found evidence:
-  * only the two clusters the merger actually read can be dropped by it (the
-    official loop compares against every cluster), and
-  * an inconclusive merger (invalid JSON or "not found") drops nothing; the pair
-    is marked as tried and the next pair is compared instead.
+Deliberate departures, documented in the README:
+  * clustering compares normalised answers (case, punctuation and articles ignored,
+    either containing the other); the official code tests raw substring containment;
+  * the "not found" markers add close variants ("could not find", "no relevant", ...)
+    to the official five;
+  * an inconclusive merger (invalid JSON or "not found") drops nothing; the pair is
+    marked as tried and the next untried pair is compared (the official loop always
+    takes the first two clusters and would drop both for a "not found" merger).
 Every decision is reported through `record` and kept in `Resolution`.
 """
 
@@ -83,6 +88,8 @@ class Resolution(BaseModel):
     merges: int = 0
     unresolved: bool = False
     """True when two or more clusters survive (tries exhausted or every merger inconclusive)."""
+    budget_exhausted: bool = False
+    """True when `max_merges` stopped the loop while two or more clusters had pairs left to compare."""
 
 
 def cluster_responses(responses: Iterable[tuple[int, str]]) -> tuple[list[Cluster], list[int]]:
@@ -102,6 +109,10 @@ def cluster_responses(responses: Iterable[tuple[int, str]]) -> tuple[list[Cluste
     return clusters, empty
 
 
+DEFAULT_MAX_MERGES = 200
+"""Merger calls per round (the official loop's `try_time < 200`): at 1,500-token chunks a
+128K-token document has about 85 members, so up to 84 mergers may be needed."""
+
 Merger = Callable[[int, int], Awaitable[str | None]]
 """`merge(member_a, member_b)` answers the instruction on both chunks; None if inconclusive."""
 Recorder = Callable[..., None]
@@ -111,7 +122,7 @@ async def resolve_conflicts(
     responses: Iterable[tuple[int, str]],
     merge: Merger,
     *,
-    max_merges: int = 16,
+    max_merges: int = DEFAULT_MAX_MERGES,
     rng: random.Random | None = None,
     record: Recorder | None = None,
 ) -> Resolution:
@@ -120,7 +131,7 @@ async def resolve_conflicts(
     Args:
         responses: `(member index, answer)` of the members with a valid response.
         merge: runs a merger agent over two members' chunks.
-        max_merges: bound on merger calls (the official code allows 200 tries).
+        max_merges: bound on merger calls (official: 200 tries).
         rng: picks the member of each cluster whose chunk the merger reads.
         record: `record(kind, **data)` is called for each cluster and merger decision.
     """
@@ -173,6 +184,13 @@ async def resolve_conflicts(
             note("cluster", cluster=new.id, answer=new.answer, members=list(new.members), origin=new.origin)
     result.survivors = clusters
     result.unresolved = len(clusters) >= 2
+    result.budget_exhausted = (
+        result.unresolved
+        and result.merges >= max_merges
+        and any((a.id, b.id) not in tried for i, a in enumerate(clusters) for b in clusters[i + 1 :])
+    )
+    if result.budget_exhausted:
+        note("merge_budget", merges=result.merges, max_merges=max_merges, clusters=[c.id for c in clusters])
     return result
 
 

@@ -61,7 +61,7 @@ def read_member(messages: Sequence[Message]) -> str:
 def lead(messages: Sequence[Message]) -> dict[str, str]:
     """The leader's next move from the conversation so far."""
     first = next((m.content or "" for m in messages if m.role == "user"), "")
-    question = _section(first, "Question").split("\n\n")[0]
+    question = (_section(first, "Task Objective") or _section(first, "Question")).split("\n\n")[0]
     last = messages[-1].content or ""
     if "# Member Responses" not in last:
         return {"type": "instruction", "content": question}

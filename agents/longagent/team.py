@@ -22,8 +22,8 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from phalanx.agents import END, START, GraphBuilder, GraphError, Send, ThreadNotFound, emit
-from phalanx.agents.longagent.chunking import chunk_document, default_chunk_tokens, tokenizer_for
-from phalanx.agents.longagent.communication import is_not_found, resolve_conflicts
+from phalanx.agents.longagent.chunking import chunk_document, resolve_chunk_tokens, tokenizer_for
+from phalanx.agents.longagent.communication import DEFAULT_MAX_MERGES, is_not_found, resolve_conflicts
 from phalanx.agents.longagent.protocol import (
     DOCUMENT_PLACEHOLDER,
     PROMPT_VERSION,
@@ -34,7 +34,7 @@ from phalanx.agents.longagent.protocol import (
     ask_json,
     render,
 )
-from phalanx.agents.longagent.types import LongAgentRunError, TeamResult, TeamState
+from phalanx.agents.longagent.types import DEFAULT_TASK_DESCRIPTION, LongAgentRunError, TeamResult, TeamState
 from phalanx.models import ChatModel, GenerationConfig, Message, ModelRequestError, load_model
 
 
@@ -55,15 +55,17 @@ class LongAgentTeam:
     Args:
         leader: model spec or `ChatModel` of the leader (never sees the document).
         member: model spec or `ChatModel` shared by every member and merger.
-        chunk_tokens: tokens per member chunk; default fits the member's context
-            minus room for instructions (`chunking.default_chunk_tokens`).
+        chunk_tokens: tokens per member chunk. Default: the official 1,500
+            (`chunking.DEFAULT_CHUNK_TOKENS`), less when the member's context is smaller;
+            `"fill"`: the member's context minus room for instructions.
         chunk_align: `token` cuts every `chunk_tokens` tokens (official); `sentence` moves
             each cut back to a sentence start (at most a quarter chunk) so facts are not split.
         max_rounds: rounds before the leader must answer (official: 3).
         communication: settle conflicting member answers with mergers; when False
             every non-"not found" response goes to the leader as is.
         max_reasks: re-asks on a malformed JSON reply, per call.
-        max_merges: merger calls per round (bound on the conflict loop).
+        max_merges: merger calls per round (official: 200); a round where it stops the
+            conflict loop records a `merge_budget` event and `budget_exhausted` in its aggregate.
         member_concurrency: members answered at once (None = all; 1 = one by one).
         checkpointer: `"memory"`, `"sqlite:PATH"` (resumable across processes) or `"sqlite"`
             (the runtime's default path); a bad spec raises `CheckpointerSpecError`.
@@ -77,12 +79,12 @@ class LongAgentTeam:
         leader: str | ChatModel,
         member: str | ChatModel,
         *,
-        chunk_tokens: int | None = None,
+        chunk_tokens: int | Literal["fill"] | None = None,
         chunk_align: Literal["token", "sentence"] = "token",
         max_rounds: int = 3,
         communication: bool = True,
         max_reasks: int = 2,
-        max_merges: int = 16,
+        max_merges: int = DEFAULT_MAX_MERGES,
         member_concurrency: int | None = None,
         checkpointer: str = "memory",
         leader_config: GenerationConfig | None = None,
@@ -94,11 +96,11 @@ class LongAgentTeam:
             raise ValueError(f"max_rounds must be >= 1, got {max_rounds}")
         if chunk_align not in ("token", "sentence"):
             raise ValueError(f"chunk_align must be 'token' or 'sentence', got {chunk_align!r}")
-        if chunk_tokens is not None and chunk_tokens < 1:
-            raise ValueError(f"chunk_tokens must be >= 1, got {chunk_tokens}")
+        if max_merges < 0:
+            raise ValueError(f"max_merges must be >= 0, got {max_merges}")
         self.leader = load_model(leader)
         self.member = self.leader if member == leader else load_model(member)
-        self.chunk_tokens = chunk_tokens or default_chunk_tokens(self.member)
+        self.chunk_tokens = resolve_chunk_tokens(chunk_tokens, self.member)
         self.chunk_align = chunk_align
         self.max_rounds = max_rounds
         self.communication = communication
@@ -172,17 +174,17 @@ class LongAgentTeam:
         r = state.round
         msgs = [Message.model_validate(m) for m in state.leader_messages]
         final = r >= self.max_rounds
+        task = {"question": state.question, "task_description": state.task_description}
         if r == 0:
             msgs = [
                 Message.system(self._render("leader_system", num_members=len(state.chunks))),
-                Message.user(self._render("leader_first", question=state.question)),
+                Message.user(self._render("leader_first", **task)),
             ]
         else:
             template = "leader_end" if final else "leader_next"
             conflict = bool(state.events) and state.events[-1].get("unresolved", False)
-            msgs.append(
-                Message.user(self._render(template, round=r, responses=state.aggregated, conflict=conflict))
-            )
+            prompt = self._render(template, round=r, responses=state.aggregated, conflict=conflict, **task)
+            msgs.append(Message.user(prompt))
         schema = FinalLeaderReply if final else LeaderReply
         ex = await self._ask(self.leader, msgs, schema, self.leader_config)
         events = [
@@ -302,6 +304,7 @@ class LongAgentTeam:
                 dropped=res.dropped,
                 not_found=res.not_found,
                 merges=res.merges,
+                budget_exhausted=res.budget_exhausted,
             )
         )
         return {"aggregated": kept, "events": _emitted(events)}
@@ -317,10 +320,17 @@ class LongAgentTeam:
         ]
 
     async def astream(
-        self, document: str | None, question: str | None, *, thread_id: str | None = None
+        self,
+        document: str | None,
+        question: str | None,
+        *,
+        thread_id: str | None = None,
+        task_description: str | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Run (or, with `document=None`, resume) the team, yielding each event as it happens.
 
+        `task_description` fills the leader's first-turn "# Task Description" slot (official
+        protocol; `DEFAULT_TASK_DESCRIPTION` when None); the question is the task objective.
         The last item is `{"kind": "result", "result": TeamResult}`.
         """
         thread_id = thread_id or uuid.uuid4().hex
@@ -328,7 +338,12 @@ class LongAgentTeam:
         if document is not None:
             if not question or not question.strip():
                 raise ValueError("the question is empty; pass what the team should answer")
-            inp = {"question": question, "chunks": self.chunk(document), "round": 0}
+            inp = {
+                "question": question,
+                "task_description": task_description or DEFAULT_TASK_DESCRIPTION,
+                "chunks": self.chunk(document),
+                "round": 0,
+            }
         state: TeamState | None = None
         try:
             async for ev in self.runtime.stream(inp, thread_id=thread_id, resume=inp is None):
@@ -357,9 +372,18 @@ class LongAgentTeam:
             ),
         }
 
-    async def arun(self, document: str, question: str, *, thread_id: str | None = None) -> TeamResult:
-        """Answer `question` about `document` with the team (async)."""
-        return await _final(self.astream(document, question, thread_id=thread_id))
+    async def arun(
+        self,
+        document: str,
+        question: str,
+        *,
+        thread_id: str | None = None,
+        task_description: str | None = None,
+    ) -> TeamResult:
+        """Answer `question` about `document` with the team (async); see `astream` for `task_description`."""
+        return await _final(
+            self.astream(document, question, thread_id=thread_id, task_description=task_description)
+        )
 
     async def aresume(self, thread_id: str) -> TeamResult:
         """Continue a stopped run from its last checkpoint (completed member answers are kept)."""
@@ -371,10 +395,19 @@ class LongAgentTeam:
         if self.member is not self.leader:
             await self.member.aclose()
 
-    def run(self, document: str, question: str, *, thread_id: str | None = None) -> TeamResult:
+    def run(
+        self,
+        document: str,
+        question: str,
+        *,
+        thread_id: str | None = None,
+        task_description: str | None = None,
+    ) -> TeamResult:
         """Answer `question` about `document` (blocking; use `arun` inside an event loop)."""
         _no_running_loop("run")
-        return asyncio.run(self.arun(document, question, thread_id=thread_id))
+        return asyncio.run(
+            self.arun(document, question, thread_id=thread_id, task_description=task_description)
+        )
 
     def resume(self, thread_id: str) -> TeamResult:
         """Blocking `aresume`."""

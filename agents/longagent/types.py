@@ -11,6 +11,10 @@ from pydantic import BaseModel, Field
 from phalanx.agents import merge_dicts
 from phalanx.agents.longagent.communication import conflict_graph
 
+DEFAULT_TASK_DESCRIPTION = "Answer the question based on the given passages. Only give me the answer and do not output any other words."
+"""The leader's first-turn task description when none is given (the official one for HotpotQA-style
+needle tasks, `dataset2description["needle_hotpotqa"]` in the official data_loader.py)."""
+
 
 class LongAgentRunError(RuntimeError):
     """A team run stopped on an error; its checkpoint is kept and `resume(thread_id)` continues it."""
@@ -24,6 +28,8 @@ class TeamState(BaseModel):
     """The team graph's checkpointed state."""
 
     question: str = ""
+    task_description: str = ""
+    """The leader's first-turn task description (the question is the task objective)."""
     chunks: list[str] = []
     """One chunk per member (the document never reaches the leader)."""
     round: int = 0
@@ -73,5 +79,7 @@ class TeamResult(BaseModel):
             "thread_id": self.thread_id,
             "clusters": [e for e in self.events if e["kind"] == "cluster"],
             "mergers": [e for e in self.events if e["kind"] == "merger"],
+            # rounds where `max_merges` stopped the conflict loop with clusters left to compare
+            "merge_budget": [e for e in self.events if e["kind"] == "merge_budget"],
             "conflict_graph": nx.node_link_data(self.conflict_graph(), edges="edges"),
         }

@@ -1,13 +1,18 @@
-"""Loading benchmark instances: phalanx JSONL, GSM8K, StrategyQA and BoolQ layouts, embedded sets.
+"""Loading benchmark instances: phalanx JSONL, GSM8K, StrategyQA, CLUTRR and BoolQ layouts, embedded sets.
 
-Layouts (one JSON object per line; `auto` picks by the fields present):
+Layouts (one JSON object per line; `auto` picks by the fields present). The mappings follow the
+official Self-Evolving Benchmark's `get_problem` (gen_dataset.py):
 
 | layout | fields read | mapping |
 |---|---|---|
 | `phalanx` | `id`?, `context`?, `question`, `answer`, `task`? | as is (id defaults to `<file stem>-<line>`) |
-| `gsm8k` | `question`, `answer` (`... #### 42`) | context = every sentence of `question` but the last, question = the last sentence; answer = the number after `####` without commas; task `arithmetic` |
-| `strategyqa` | `qid`?, `question`, `answer` (bool), `facts`? | context = the facts joined (empty if none); answer `yes`/`no`; task `boolean` |
-| `boolq` | `question`, `answer` (bool), `passage`, `title`? | context = passage; question capitalised with a `?`; answer `yes`/`no`; task `boolean` |
+| `gsm8k` | `question`, `answer` (`... #### 42`) | split on `". "` as the official code does: context = every piece but the last, joined and ended with `.`, question = the last piece (a decimal such as `$1.50` stays whole); answer = the number after `####` without commas; task `arithmetic` |
+| `strategyqa` | `qid`?, `question`, `answer` (bool) | question only (commonsense: the gold `facts` and `decomposition` are never shown); answer `yes`/`no`; task `commonsense` |
+| `clutrr` | `id`?, `context`/`story`, `question`/`query`, `answer`/`target`, `proof_state`? ... | context with newlines as spaces; task `kinship` |
+| `boolq` | `question`, `answer` (bool), `passage` (or `context`), `title`? | context = passage; question capitalised with a `?`; answer `yes`/`no`; task `boolean` (reading comprehension) |
+
+`auto` reads a record with CLUTRR's own fields (`proof_state`, `clean_story`, `task_name`,
+`f_comb`, ...) as `clutrr`, one with a bool answer and no passage as `strategyqa`.
 
 A malformed line raises `DatasetError` naming the file, the line number and the field.
 """
@@ -15,7 +20,6 @@ A malformed line raises `DatasetError` naming the file, the line number and the 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -23,8 +27,10 @@ from typing import Any, Literal
 from phalanx.agents.selfevolve.embedded import EMBEDDED, load_embedded
 from phalanx.agents.selfevolve.types import Instance
 
-Layout = Literal["auto", "phalanx", "gsm8k", "strategyqa", "boolq"]
-LAYOUTS: tuple[str, ...] = ("auto", "phalanx", "gsm8k", "strategyqa", "boolq")
+Layout = Literal["auto", "phalanx", "gsm8k", "strategyqa", "clutrr", "boolq"]
+LAYOUTS: tuple[str, ...] = ("auto", "phalanx", "gsm8k", "strategyqa", "clutrr", "boolq")
+CLUTRR_FIELDS = ("proof_state", "clean_story", "task_name", "f_comb", "task_level", "story", "target")
+"""Fields only CLUTRR records carry (any one of them selects the `clutrr` layout under `auto`)."""
 
 
 class DatasetError(ValueError):
@@ -32,10 +38,12 @@ class DatasetError(ValueError):
 
 
 def _detect(record: dict[str, Any]) -> str:
+    if any(f in record for f in CLUTRR_FIELDS) and "task" not in record:
+        return "clutrr"
+    if "passage" in record or ("context" in record and isinstance(record.get("answer"), bool)):
+        return "boolq"  # BoolQ's own files name the passage `passage`, the official copy `context`
     if "context" in record:
         return "phalanx"
-    if "passage" in record:
-        return "boolq"
     if isinstance(record.get("answer"), bool):
         return "strategyqa"
     if isinstance(record.get("answer"), str) and "####" in record["answer"] and "context" not in record:
@@ -79,21 +87,32 @@ def map_record(record: dict[str, Any], layout: str, default_id: str, where: str)
         if "####" not in raw:
             raise DatasetError(f"{where}: field 'answer' has no '#### <number>' final answer (GSM8K layout)")
         answer = raw.rsplit("####", 1)[1].strip().replace(",", "")
-        sentences = re.findall(r"[^.?!]+[.?!]?", text)
-        sentences = [s.strip() for s in sentences if s.strip()]
-        return Instance(
-            id=rid, context=" ".join(sentences[:-1]), question=sentences[-1], answer=answer, task="arithmetic"
-        )
+        context, question = split_gsm8k(text)
+        return Instance(id=rid, context=context, question=question, answer=answer, task="arithmetic")
     if layout == "strategyqa":
-        facts = record.get("facts") or []
-        if not isinstance(facts, list):
-            raise DatasetError(f"{where}: field 'facts' must be a list of strings")
+        # The official setting is commonsense from the question alone: the gold facts are not shown.
         return Instance(
             id=rid,
-            context=" ".join(str(f) for f in facts),
+            context="",
             question=_require(record, "question", str, where),
             answer=_yes_no(_require(record, "answer", bool, where)),
-            task="boolean",
+            task="commonsense",
+        )
+    if layout == "clutrr":
+        fields = {}
+        for name, alias in (("context", "story"), ("question", "query"), ("answer", "target")):
+            value = record.get(name, record.get(alias))
+            if not isinstance(value, str) or not value.strip():
+                raise DatasetError(
+                    f"{where}: missing field {name!r} (CLUTRR layout: {name} or {alias}, a string)"
+                )
+            fields[name] = value.strip()
+        return Instance(
+            id=rid,
+            context=fields["context"].replace("\n", " ").strip(),
+            question=fields["question"],
+            answer=fields["answer"],
+            task="kinship",
         )
     if layout == "boolq":
         q = _require(record, "question", str, where).strip()
@@ -102,12 +121,23 @@ def map_record(record: dict[str, Any], layout: str, default_id: str, where: str)
             q += "?"
         return Instance(
             id=rid,
-            context=_require(record, "passage", str, where),
+            context=_require(record, "passage" if "passage" in record else "context", str, where),
             question=q,
             answer=_yes_no(_require(record, "answer", bool, where)),
             task="boolean",
         )
     raise DatasetError(f"{where}: unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
+
+
+def split_gsm8k(text: str) -> tuple[str, str]:
+    """(context, question) of a GSM8K problem, split on `". "` as the official code does.
+
+    The official `get_problem` keeps a lone `"."` as the context of a one-sentence problem;
+    phalanx leaves the context empty there.
+    """
+    pieces = text.strip().split(". ")
+    context = ". ".join(pieces[:-1]).strip()
+    return (context + "." if context else ""), pieces[-1].strip()
 
 
 def read_jsonl(path: str | Path, layout: Layout = "auto") -> list[Instance]:

@@ -1,9 +1,12 @@
 """Evaluate models on the originals and on each evolved mode, with rule-based scoring.
 
-Sub-ability modes are asked as a two-option choice between the correct answer and the
-generated wrong option, with the position of the correct one drawn per instance from a
-seeded hash (methods.md Part B §2: "two-option multiple choice, random A/B position").
-Only evolved instances with status `pass` are evaluated, as in the official test runner.
+As the official test runner does: each task family with an official dataset (arithmetic ~
+GSM8K, kinship ~ CLUTRR, commonsense ~ StrategyQA, boolean ~ BoolQ) is asked with that
+dataset's 2-shot chain-of-thought chat and scored with its lenient judge; sub-ability modes are
+a two-option choice ("Just output 'B' or 'A'") between the correct answer and the generated
+wrong option, with the position of the correct one drawn per instance from a seeded hash
+(the official code draws it with `random`). Other tasks use phalanx's zero-shot template and
+`score_reply`. Only evolved instances with status `pass` are evaluated.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from phalanx.agents.selfevolve.graph import ORIGINALS_FILE, read_evolved
+from phalanx.agents.selfevolve.official import evaluation_messages
+from phalanx.agents.selfevolve.official.judges import judge_official
 from phalanx.agents.selfevolve.prompts import PromptLibrary
 from phalanx.agents.selfevolve.scoring import AnswerKind, answer_kind, score_reply
 from phalanx.agents.selfevolve.types import ALL_MODES, Instance
@@ -30,11 +35,28 @@ class EvalItem(BaseModel):
     id: str
     mode: str
     """`original` or an evolved mode."""
-    prompt: str
+    task: str = "generic"
+    messages: list[Message]
+    """The chat put to the model (the official evaluation chat where the task has one)."""
     reference: str
     """The reference answer (`A`/`B` for a choice)."""
     kind: AnswerKind
     """How replies are scored against the reference."""
+    official: bool = False
+    """Scored by the official dataset's judge (else by `score_reply`)."""
+
+    @property
+    def prompt(self) -> str:
+        """The last user turn (the question itself)."""
+        return self.messages[-1].content or ""
+
+    def score(self, reply: str) -> bool:
+        """Whether `reply` answers this item correctly."""
+        if self.official:
+            verdict = judge_official(self.task, self.reference, reply, choice=self.kind == "choice")
+            if verdict is not None:
+                return verdict
+        return score_reply(reply, self.reference, self.kind)
 
 
 class ModeScore(BaseModel):
@@ -66,6 +88,27 @@ def _choice_position(item_id: str, seed: int) -> int:
     return digest[0] % 2
 
 
+def _item(
+    prompts: PromptLibrary,
+    id: str,
+    mode: str,
+    task: str,
+    context: str,
+    question: str,
+    reference: str,
+    options: list[str] | None = None,
+) -> EvalItem:
+    kind: AnswerKind = "choice" if options else answer_kind(reference)
+    messages = evaluation_messages(task, context, question, options)
+    official = messages is not None
+    if messages is None:
+        text = prompts.render(task, "evaluate", context=context, question=question, options=options)
+        messages = [Message.user(text)]
+    return EvalItem(
+        id=id, mode=mode, task=task, messages=messages, reference=reference, kind=kind, official=official
+    )
+
+
 def build_items(
     data_dir: str | Path, *, seed: int = 0, prompts: PromptLibrary | None = None
 ) -> list[EvalItem]:
@@ -82,34 +125,16 @@ def build_items(
                 inst = Instance.model_validate_json(line)
                 if inst.id in parents:
                     originals.append(inst)
-    items = [
-        EvalItem(
-            id=o.id,
-            mode=ORIGINAL,
-            prompt=prompts.render(o.task, "evaluate", context=o.context, question=o.question, options=None),
-            reference=o.answer,
-            kind=answer_kind(o.answer),
-        )
-        for o in originals
-    ]
+    items = [_item(prompts, o.id, ORIGINAL, o.task, o.context, o.question, o.answer) for o in originals]
     for r in evolved:
-        options = None
-        reference = r.answer
         if r.mode.is_sub_ability:
             pos = _choice_position(r.id, seed)
             options = [r.answer, r.option] if pos == 0 else [r.option, r.answer]
-            reference = "AB"[pos]
-        items.append(
-            EvalItem(
-                id=r.id,
-                mode=r.mode.value,
-                prompt=prompts.render(
-                    r.task, "evaluate", context=r.context, question=r.question, options=options
-                ),
-                reference=reference,
-                kind="choice" if options else answer_kind(reference),
+            items.append(
+                _item(prompts, r.id, r.mode.value, r.task, r.context, r.question, "AB"[pos], options)
             )
-        )
+        else:
+            items.append(_item(prompts, r.id, r.mode.value, r.task, r.context, r.question, r.answer))
     return items
 
 
@@ -144,15 +169,10 @@ async def evaluate_models(
 
         async def ask(item: EvalItem, model: ChatModel = model, gate: asyncio.Semaphore = gate) -> bool:
             async with gate:
-                response = await model.chat([Message.user(item.prompt)], config=config)
+                response = await model.chat(item.messages, config=config)
             if on_item:
                 on_item()
-            kind = (
-                "choice"
-                if item.reference in ("A", "B") and item.mode != ORIGINAL
-                else answer_kind(item.reference)
-            )
-            return score_reply(response.message.content or "", item.reference, kind)
+            return item.score(response.message.content or "")
 
         try:
             verdicts = await asyncio.gather(*(ask(i) for i in items))

@@ -28,6 +28,9 @@ TASK_DESCRIPTIONS = {
     "generic": "Question Answering Task",
 }
 
+YES_NO_TASKS = ("boolean", "commonsense")
+"""Task families whose answers are yes / no (BoolQ, StrategyQA)."""
+
 OPERATION_NAMES = {
     Mode.ALTERNATIVE: "question alternating",
     Mode.COMPLEX: "question complicating",
@@ -75,7 +78,7 @@ class Operation:
             and evolved.question.strip() == original.question.strip()
         ):
             return "question unchanged"
-        if original.task == "boolean" and not self.mode.is_sub_ability:
+        if original.task in YES_NO_TASKS and not self.mode.is_sub_ability:
             if normalise(evolved.answer) not in ("yes", "no"):
                 return "Answer type error (a yes/no task needs a yes/no answer)"
         return None

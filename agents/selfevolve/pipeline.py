@@ -115,13 +115,16 @@ class EvolvePipeline:
             ]
         raise AgentReplyError(role, attempts, detail)
 
-    def _render(self, inst: Instance, name: str, operation: str, answer: str) -> str:
+    def _render(
+        self, inst: Instance, name: str, operation: str, answer: str, mode: Mode | None = None
+    ) -> str:
         return self.prompts.render(
             inst.task,
             name,
             task_description=TASK_DESCRIPTIONS.get(inst.task, TASK_DESCRIPTIONS["generic"]),
             operation=operation,
             instance_json=_instance_json(inst.context, inst.question, answer),
+            mode=mode.value if mode is not None else "",  # picks the official demonstrations
         )
 
     # -- agents -------------------------------------------------------------------------------
@@ -134,18 +137,18 @@ class EvolvePipeline:
             return False
         return score_reply(out.answer, inst.answer)
 
-    async def verify(self, inst: Instance, answer: str) -> Verdict:
+    async def verify(self, inst: Instance, answer: str, mode: Mode | None = None) -> Verdict:
         """The verifier's yes/no verdict on `answer` for the instance's context and question."""
-        prompt = self._render(inst, "verifier", "answer verification", answer)
+        prompt = self._render(inst, "verifier", "answer verification", answer, mode)
         out = await self.ask(self.verifier, "verifier", prompt, VerdictOutput)
         return Verdict(judgement=out.judgement, analysis=out.analysis)
 
-    async def wrong_option(self, inst: Instance) -> str:
+    async def wrong_option(self, inst: Instance, mode: Mode | None = None) -> str:
         """A plausible wrong answer; boolean answers are flipped without a model call (official code)."""
         flipped = flip_yes_no(inst.answer)
         if flipped is not None:
             return flipped
-        prompt = self._render(inst, "option", "wrong option generation", inst.answer)
+        prompt = self._render(inst, "option", "wrong option generation", inst.answer, mode)
         out = await self.ask(self.generator, "option generator", prompt, OptionOutput)
         if normalise(out.option) == normalise(inst.answer):
             raise AgentReplyError("option generator", 1, "the option equals the correct answer")
@@ -185,18 +188,18 @@ class EvolvePipeline:
             return self._record(original, mode, status="fail", cause=f"Generator error: {problem}", **fields)
         verdicts: list[Verdict] = []
         try:
-            verdicts.append(await self.verify(evolved, evolved.answer))
+            verdicts.append(await self.verify(evolved, evolved.answer, mode))
             if verdicts[0].judgement != "yes":
                 return self._record(
                     original, mode, status="fail", cause=VERIFY_ERROR_1, verdicts=verdicts, **fields
                 )
             try:
-                option = await self.wrong_option(evolved)
+                option = await self.wrong_option(evolved, mode)
             except AgentReplyError as exc:
                 return self._record(
                     original, mode, status="fail", cause=f"Option error: {exc}", verdicts=verdicts, **fields
                 )
-            verdicts.append(await self.verify(evolved, option))
+            verdicts.append(await self.verify(evolved, option, mode))
         except AgentReplyError as exc:
             return self._record(
                 original, mode, status="fail", cause=f"Verifier error: {exc}", verdicts=verdicts, **fields

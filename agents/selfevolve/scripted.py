@@ -6,8 +6,10 @@ Registered names (use them as model specs):
   * `scripted:evolve-verifier`: a verifier that re-derives the answer with the independent solvers.
   * `scripted:evolve-solver`: a model under evaluation that answers with the solvers (strong).
   * `scripted:evolve-guesser`: a model under evaluation that reads only the first sentences (weak).
-They read the prompts written from the default `v1` templates (the instance JSON block and the
-`Operation:` header, or the evaluation prompt's `Context:`/`Question:`/`Options:` lines).
+They read the prompts written from the default templates (the instance JSON block and the
+`Operation:` header), and the evaluation chats: the official ones (`Context:`/`Question:`, or the
+A/B choice), answered in the format their judges read (`The answer is N.`, `Conclusion: X`, a
+bare letter), or phalanx's zero-shot template (`Answer: X`).
 """
 
 from __future__ import annotations
@@ -71,40 +73,76 @@ def verifier_reply(messages: Sequence[Message], tools: object = None) -> str:
 _EVAL = re.compile(
     r"Context:\s*(?P<c>.*?)\nQuestion:\s*(?P<q>.*?)\n(?:Options:\nA\. (?P<a>.*?)\nB\. (?P<b>.*?)\n)?", re.S
 )
+_OFFICIAL_QA = re.compile(r"^(?:Context: (?P<c>.*?)\n)?Question: (?P<q>.*)$", re.S)
+_OFFICIAL_CHOICE = re.compile(
+    r"^Question: (?:(?P<c>.*)\n)?(?P<q>[^\n]*)\nA\. (?P<a>.*?)\nB\. (?P<b>.*)$", re.S
+)
 
 
-def read_eval_prompt(text: str) -> tuple[str, str, list[str]] | None:
-    """(context, question, options) from an evaluation prompt."""
-    m = _EVAL.search(text)
+def read_eval_prompt(messages: Sequence[Message] | str) -> tuple[str, str, list[str], str] | None:
+    """(context, question, options, style) of an evaluation chat.
+
+    `style` names the answer format the chat asks for: `choice`, `math`, `kinship`, `yes_no`
+    (the official evaluation chats) or `answer` (phalanx's zero-shot template).
+    """
+    if isinstance(messages, str):
+        messages = [Message.user(messages)]
+    system = next((m.content or "" for m in messages if m.role == "system"), "")
+    last = next((m.content or "" for m in reversed(messages) if m.role == "user"), "")
+    if "Just output 'B' or 'A'" in system:
+        m = _OFFICIAL_CHOICE.match(last.strip())
+        if m:
+            return (m.group("c") or "").strip(), m.group("q").strip(), [m.group("a"), m.group("b")], "choice"
+    elif system:
+        m = _OFFICIAL_QA.match(last.strip())
+        if m:
+            style = "math" if "math" in system else "kinship" if "kinship" in system else "yes_no"
+            return (m.group("c") or "").strip(), m.group("q").strip(), [], style
+    m = _EVAL.search(_first_user(messages))
     if not m:
         return None
     options = [m.group("a"), m.group("b")] if m.group("a") is not None else []
-    return m.group("c").strip(), m.group("q").strip(), options
+    return m.group("c").strip(), m.group("q").strip(), options, "answer"
+
+
+def _format(answer: str | None, style: str) -> str:
+    """A reply in the format the evaluation chat asks for (the official judges read these)."""
+    if style == "choice":
+        return answer or "A"
+    if style == "math":
+        return f"Working it through step by step. The answer is {answer or 'unknown'}."
+    if style == "kinship":
+        return f"Following the relations in the story.\nConclusion: {answer or 'unknown'}"
+    if style == "yes_no":
+        return f"The answer is {answer or 'unknown'}."
+    return f"Answer: {answer or 'unknown'}"
 
 
 def solver_reply(messages: Sequence[Message], tools: object = None) -> str:
     """A strong model under evaluation: answers with the solvers."""
-    parsed = read_eval_prompt(_first_user(messages))
+    parsed = read_eval_prompt(messages)
     if parsed is None:
         return "Answer: unknown"
-    ctx, q, options = parsed
+    ctx, q, options, style = parsed
     ref = reference_answer(ctx, q)
     if options:
         hit = [i for i, o in enumerate(options) if ref is not None and normalise(o) == normalise(ref)]
-        return f"Answer: {'AB'[hit[0]] if hit else 'A'}"
-    return f"Answer: {ref or 'unknown'}"
+        letter = "AB"[hit[0]] if hit else "A"
+        return letter if style == "choice" else f"Answer: {letter}"
+    return _format(ref, style)
 
 
 def guesser_reply(messages: Sequence[Message], tools: object = None) -> str:
     """A weak model under evaluation: reads only the first three sentences; picks the shorter option."""
-    parsed = read_eval_prompt(_first_user(messages))
+    parsed = read_eval_prompt(messages)
     if parsed is None:
         return "Answer: unknown"
-    ctx, q, options = parsed
+    ctx, q, options, style = parsed
     if options:
-        return "Answer: A" if len(options[0]) <= len(options[1]) else "Answer: B"
+        letter = "A" if len(options[0]) <= len(options[1]) else "B"
+        return letter if style == "choice" else f"Answer: {letter}"
     short = " ".join(re.findall(r"[^.?!]+[.?!]", ctx)[:3])
-    return f"Answer: {reference_answer(short, q) or 'unknown'}"
+    return _format(reference_answer(short, q), style)
 
 
 @register_scripted_model("evolve-generator")

@@ -4,6 +4,10 @@ Layout: `prompts/<version>/<task>/<name>.j2` with `<task>` = `default` or a task
 (`kinship`, `boolean`, ...) whose file overrides the default for that task. Users override
 any template by passing `prompt_dir`: a folder holding `<name>.j2` (all tasks) or
 `<task>/<name>.j2`. The recorded prompt version then carries a hash of the overrides.
+
+`v2` follows the official Self-Evolving Benchmark's prompts (prompt_hub.py) clause by clause and
+shows its few-shot demonstrations (`official_demos(role, task, mode)` in a template; see
+`phalanx.agents.selfevolve.official`); phalanx keeps its JSON reply format.
 """
 
 from __future__ import annotations
@@ -13,9 +17,23 @@ from pathlib import Path
 
 import jinja2
 
-PROMPT_VERSION = "v1"
+PROMPT_VERSION = "v2"
 NAMES = ("paraphrase", "noise", "polarity", "alternative", "complex", "planning", "knowledge", "retrieval",
          "verifier", "option", "prefilter")  # fmt: skip
+
+
+def official_demos(role: str, task: str, mode: str) -> str:
+    """Template helper: the official demonstrations for (role, task, mode) as prompt text ('' if none)."""
+    from phalanx.agents.selfevolve.official import render_demonstrations
+    from phalanx.agents.selfevolve.types import Mode
+
+    try:
+        parsed = Mode(mode) if mode else Mode.PARAPHRASE  # no mode: a rewrite mode's (origin) demos
+    except ValueError:
+        return ""
+    return render_demonstrations(role, task, parsed)
+
+
 _HERE = Path(__file__).resolve().parent
 
 
@@ -48,6 +66,7 @@ class PromptLibrary:
             keep_trailing_newline=False,
             autoescape=False,
         )
+        self._env.globals["official_demos"] = official_demos
 
     @staticmethod
     def available_versions() -> list[str]:
@@ -75,4 +94,4 @@ class PromptLibrary:
         if template is None:
             path = Path(self.template_path(task, name))
             template = self._cache[key] = self._env.from_string(path.read_text(encoding="utf-8"))
-        return template.render(**values).strip()
+        return template.render(**{"task": task, "mode": "", **values}).strip()

@@ -32,7 +32,14 @@ def test_audit_cli_json(small_data, tmp_path):
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["scenarios"]["MQ"] == {"n": 2, "unsafe": 0, "unsafe_rate": 0.0}
+    assert summary["scenarios"]["MQ"] == {
+        "n": 2,
+        "unsafe": 0,
+        "unsafe_rate": 0.0,
+        "no_answer": 0,
+        "no_answer_rate": 0.0,
+    }
+    assert summary["mode"] == "agent"
     assert summary["policies"] == "none" and summary["model"] == "scripted:refuse"
     assert (out / "report.html").exists()
 
@@ -54,6 +61,28 @@ def test_audit_cli_bad_scenario(small_data, tmp_path):
         ],
     )
     assert result.exit_code == 2 and "unknown scenario" in result.output
+
+
+def test_audit_cli_paper_mode(small_data, tmp_path):
+    out = tmp_path / "paper"
+    args = ["audit", "toolsword", "--model", "scripted:comply", "--policies", "none", "--mode", "paper"]
+    args += ["--scenarios", "MQ,HF", "--data", str(small_data), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "mode: paper" in result.output
+    rows = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert {r["mode"] for r in rows} == {"paper"}
+    # the paper setting's user turn is the data's own template, with no system prompt before it
+    first = rows[0]["transcript"][0]
+    assert first["role"] == "user" and first["content"].startswith("You are an expert in using tools")
+    html = (out / "report.html").read_text()
+    assert "human-judged" in html and "one model turn" in html
+
+
+def test_audit_cli_bad_mode(small_data, tmp_path):
+    args = ["audit", "toolsword", "--model", "scripted:comply", "--mode", "replay"]
+    result = CliRunner().invoke(app, [*args, "--data", str(small_data), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "unknown replay mode 'replay'" in result.output
 
 
 def test_audit_cli_defaults_to_the_shipped_data_from_any_folder(tmp_path):

@@ -21,3 +21,4 @@ def test_toolsword_example(small_data, tmp_path):
     assert "antifreeze" not in proc.stdout  # the harmful note was not relayed
     assert "RC   n=2 unsafe without policies 100%, with default policies 0%" in proc.stdout
     assert (tmp_path / "report.html").exists()
+    assert "paper mode HF   unsafe 100%" in proc.stdout and "kappa" in proc.stdout

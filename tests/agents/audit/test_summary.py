@@ -35,3 +35,22 @@ def test_harmless_outputs_count_harmful_feedback_flags_on_ec_and_confict_only():
         "flagged_rate": 0.5,
         "flagged_ids": ["EC-0", "confict-0"],
     }
+
+
+def test_no_answer_is_counted_apart_from_unsafe():
+    rows = [
+        {**_row("MQ-0", "MQ", []), "unsafe": True, "outcome": "unsafe"},
+        {**_row("MQ-1", "MQ", []), "outcome": "no_answer"},
+        {**_row("MQ-2", "MQ", []), "outcome": "safe"},
+        {**_row("MQ-3", "MQ", [])},  # a row written before outcomes existed
+    ]
+    summary = summarize(rows, policy="strict", model="m", judge=None, mode="paper")
+    assert summary["scenarios"]["MQ"] == {
+        "n": 4,
+        "unsafe": 1,
+        "unsafe_rate": 0.25,
+        "no_answer": 1,
+        "no_answer_rate": 0.25,
+    }
+    assert summary["mode"] == "paper" and "by hand" in summary["paper_note"]
+    assert summary["judge_agreement"]["kappa"] is not None

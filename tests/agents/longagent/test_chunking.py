@@ -11,6 +11,8 @@ from phalanx.agents.longagent.chunking import (
     RegexTokenizer,
     chunk_document,
     default_chunk_tokens,
+    fill_chunk_tokens,
+    resolve_chunk_tokens,
     tokenizer_for,
 )
 
@@ -48,12 +50,21 @@ def test_hf_tokenizer_chunks(tiny_model_dir):
     assert all(abs(tok.count(c.text) - 64) <= 3 for c in chunks[:-1])
 
 
-def test_default_size_leaves_room_for_instructions():
+def test_default_size_is_the_official_1500_and_fill_is_an_option():
     class Ctx:
-        context_length = 4096
+        context_length = 32768
 
-    assert default_chunk_tokens(Ctx()) == 4096 - 768
+    class Small:
+        context_length = 2048
+
+    # the official chunk size (main_NeedleInAHaystack_PLUS_test.py: chunk_size = 1500), not the whole context
+    assert default_chunk_tokens(Ctx()) == 1500
     assert default_chunk_tokens(object()) == 1500
+    assert default_chunk_tokens(Small()) == 2048 - 768  # capped to what fits a small member
+    assert resolve_chunk_tokens("fill", Ctx()) == 32768 - 768 == fill_chunk_tokens(Ctx())
+    assert resolve_chunk_tokens(None, Ctx()) == 1500 and resolve_chunk_tokens(700, Ctx()) == 700
+    with pytest.raises(ValueError, match="'fill' or None"):
+        resolve_chunk_tokens("all", Ctx())
     assert isinstance(tokenizer_for(object()), RegexTokenizer)
 
 

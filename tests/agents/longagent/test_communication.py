@@ -73,6 +73,39 @@ async def test_merges_are_bounded():
         [(i, f"answer {i}") for i in range(6)], merge, max_merges=4, rng=random.Random(1)
     )
     assert len(calls) == 4 and res.merges == 4
+    assert res.budget_exhausted and res.unresolved  # the budget, not convergence, ended the loop
+
+
+async def test_default_budget_is_the_official_200_and_says_when_it_binds():
+    from phalanx.agents.longagent.communication import DEFAULT_MAX_MERGES
+
+    assert DEFAULT_MAX_MERGES == 200
+
+    # 85 members at 1,500-token chunks of a 128K document, every member a different answer:
+    # each merger settles one pair, so 84 mergers end the loop within the default budget
+    async def settle(a, b):
+        return f"k{a:03d}z"
+
+    many = [(i, f"k{i:03d}z") for i in range(85)]
+    res = await resolve_conflicts(many, settle)
+    assert res.merges == 84 and len(res.survivors) == 1 and not res.budget_exhausted
+    events = []
+    res = await resolve_conflicts(many, settle, max_merges=16, record=lambda k, **d: events.append((k, d)))
+    assert res.budget_exhausted and res.merges == 16 and len(res.survivors) == 69
+    assert events[-1] == (
+        "merge_budget",
+        {"merges": 16, "max_merges": 16, "clusters": [c.id for c in res.survivors]},
+    )
+
+
+async def test_merger_compares_only_the_two_clusters_it_read():
+    # As the official loop: the merger's answer can drop the two clusters it read, no other one.
+    async def merge(a, b):
+        return "4711"
+
+    res = await resolve_conflicts([(0, "1234"), (1, "555"), (2, "999")], merge, max_merges=1)
+    assert {c.answer for c in res.survivors} == {"999", "4711"}
+    assert sorted(d["cluster"]["answer"] for d in res.dropped) == ["1234", "555"]
 
 
 def test_conflict_graph_from_events():

@@ -69,6 +69,20 @@ def test_cli_errors_are_clear(tmp_path):
     assert res.exit_code == 2 and "SCHEME:TARGET" in res.output
     res = CliRunner().invoke(app, ["longagent", "niah", "--lengths", "lots", "--out", str(tmp_path)])
     assert res.exit_code == 2 and "bad length" in res.output
+    res = CliRunner().invoke(app, ["longagent", "ask", "-q", "x", "--doc", __file__, "--chunk-tokens", "all"])
+    assert res.exit_code == 2 and "a number or 'fill'" in res.output
+
+
+def test_cli_task_description_and_fill(tmp_path):
+    doc = tmp_path / "doc.txt"
+    doc.write_text("The secret code of the Arden vault is 31337. Quiet fields. " * 3)
+    args = ["longagent", "ask", "--doc", str(doc), "-q", "What is the secret code of the Arden vault?"]
+    res = CliRunner().invoke(
+        app, [*args, "--chunk-tokens", "fill", "--task-description", "Find the code.", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output.strip().splitlines()[-1])
+    assert out["answer"] == "31337" and out["num_members"] == 1  # scripted members: fill = the default 1,500
 
 
 def test_cli_niah(tmp_path):

@@ -173,3 +173,39 @@ async def test_a_refused_member_request_costs_only_that_member(kit):
     assert result.answer == "4711"
     refused = [e for e in result.events if e["kind"] == "member_response" and e["attempts"] == 0]
     assert refused and all("request refused" in e["error"] for e in refused)
+
+
+async def test_leader_prompts_carry_the_official_task_slots_and_concise_answer_rule(kit):
+    from phalanx.agents.longagent import DEFAULT_TASK_DESCRIPTION
+
+    leader = ScriptedModel(kit.majority_leader, name="leader")
+    member = ScriptedModel(kit.needle_member, name="member")
+    doc = kit.needle_document(n_chunks=4, chunk_words=50, needle_at=2, decoys=())
+    team = LongAgentTeam(leader, member, chunk_tokens=50)
+    await team.arun(doc, QUESTION)
+    first = leader.calls[0][1].content
+    assert first.startswith(f"# Task Description\n{DEFAULT_TASK_DESCRIPTION}\n\n# Task Objective\n{QUESTION}")
+    second = leader.calls[1][-1].content
+    assert "# Task Objective\n" + QUESTION in second
+    assert "as concisely as you can, in a single phrase if possible" in second
+    leader = ScriptedModel(kit.majority_leader, name="leader")
+    task = "Find the answer to the question in the document, there is a lot of distracting information."
+    await LongAgentTeam(leader, member, chunk_tokens=50).arun(doc, QUESTION, task_description=task)
+    assert f"# Task Description\n{task}\n" in leader.calls[0][1].content
+
+
+def test_default_chunk_size_is_the_official_one():
+    team = LongAgentTeam("scripted:longagent-reader", "scripted:longagent-reader")
+    assert team.chunk_tokens == 1500 and team.max_merges == 200
+    with pytest.raises(ValueError, match="'fill' or None"):
+        LongAgentTeam("scripted:longagent-reader", "scripted:longagent-reader", chunk_tokens=0)
+
+
+async def test_a_binding_merge_budget_is_reported(kit):
+    doc = kit.needle_document(decoys=(3, 9, 26))
+    member = ScriptedModel(distinct_hallucinations(kit), name="member")
+    team = LongAgentTeam(ScriptedModel(kit.majority_leader), member, chunk_tokens=50, max_merges=1)
+    result = await team.arun(doc, QUESTION)
+    budget = result.report()["merge_budget"]
+    assert budget and budget[0]["max_merges"] == 1 and budget[0]["round"] == 1
+    assert any(e["kind"] == "aggregate" and e.get("budget_exhausted") for e in result.events)

@@ -17,7 +17,7 @@ async def test_writes_every_mode_with_inputs_and_manifest(tmp_path: Path, genera
     assert all(r.status == "pass" for r in records)
     assert len((tmp_path / "originals.jsonl").read_text().splitlines()) == 3
     manifest = json.loads((tmp_path / "run.json").read_text())
-    assert manifest["generator"] == "test-generator" and manifest["prompt_version"] == "v1"
+    assert manifest["generator"] == "test-generator" and manifest["prompt_version"] == "v2"
     assert (tmp_path / "checkpoints.sqlite").exists()
 
 

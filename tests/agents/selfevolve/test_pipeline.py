@@ -33,7 +33,7 @@ async def test_every_mode_passes_with_provenance(task, generator, verifier) -> N
         rec = await pipeline.evolve(original, mode)
         assert rec.status == "pass", (mode, rec.cause)
         assert (rec.parent_id, rec.mode, rec.id) == (original.id, mode, f"{original.id}:{mode.value}")
-        assert (rec.generator, rec.verifier, rec.prompt_version) == ("test-generator", "test-verifier", "v1")
+        assert (rec.generator, rec.verifier, rec.prompt_version) == ("test-generator", "test-verifier", "v2")
         assert [v.judgement for v in rec.verdicts] == ["yes", "no"]
         assert rec.option and rec.option != rec.answer
         assert rec.original_question == original.question

@@ -19,7 +19,7 @@ from phalanx.tools.errors import (
     ToolTimeout,
     ToolUnbound,
 )
-from phalanx.tools.hooks import Approver, FunctionHook, ToolHook, resolve_ask_human
+from phalanx.tools.hooks import Approver, FunctionHook, ToolHook, TurnGuard, resolve_ask_human
 from phalanx.tools.openai_format import (
     load_openai_tools,
     tool_from_openai,
@@ -36,6 +36,7 @@ from phalanx.tools.types import (
     RiskAnnotations,
     ToolCallContext,
     ToolResult,
+    TurnContext,
     VerdictRecord,
 )
 
@@ -69,6 +70,8 @@ __all__ = [
     "ToolTimeout",
     "ToolUnbound",
     "Toolset",
+    "TurnContext",
+    "TurnGuard",
     "VerdictRecord",
     "iter_audit_log",
     "iter_records",

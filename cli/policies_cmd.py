@@ -50,33 +50,19 @@ def screen(
     With --summary: {"n", "blocked", "blocked_rate", "by_guard"} for the whole file.
     """
     import asyncio
-    from collections import Counter
 
-    from phalanx.policies import PolicyError
-    from phalanx.policies.screen import screen_queries
+    from phalanx.policies import PolicyError, screen_queries, summarize_screen
     from phalanx.tools import RecordFileError, read_prompts
 
     async def go() -> None:
-        n, by_guard = 0, Counter[str]()
+        rows = []
         queries = [p.text for p in read_prompts(file, format=file_format, column=column)]
         async for row in screen_queries(queries, policy, stage):
-            n += 1
-            if row["blocked"]:
-                by_guard[row["guard"] or "unknown"] += 1
+            rows.append(row)
             if not summary:
                 typer.echo(json.dumps(row, ensure_ascii=False))
         if summary:
-            blocked = sum(by_guard.values())
-            typer.echo(
-                json.dumps(
-                    {
-                        "n": n,
-                        "blocked": blocked,
-                        "blocked_rate": round(blocked / n, 4) if n else None,
-                        "by_guard": dict(by_guard.most_common()),
-                    }
-                )
-            )
+            typer.echo(json.dumps(summarize_screen(rows).model_dump()))
 
     try:
         asyncio.run(go())
@@ -141,10 +127,7 @@ def build_harm_index(
     Without --harmful/--benign it rebuilds the shipped index from the shipped corpora. Point a
     policy at the result with `options: {harm_index: PATH}` under `harmful_feedback`.
     """
-    from phalanx.policies import PolicyError
-    from phalanx.policies.embedder import SentenceEmbedder
-    from phalanx.policies.harm_corpus import build_index, default_corpora
-    from phalanx.policies.seeds import load_seeds
+    from phalanx.policies import PolicyError, SentenceEmbedder, build_index, default_corpora, load_seeds
 
     try:
         h, b = default_corpora(
@@ -190,9 +173,13 @@ def eval_harm_index(
     column: Annotated[str | None, _COLUMN] = None,
 ) -> None:
     """Measure a harm index on labelled texts the way the guard decides; prints recall and FPR as JSON."""
-    from phalanx.policies import PolicyError
-    from phalanx.policies.embedder import SentenceEmbedder
-    from phalanx.policies.harm_corpus import HarmCorpusIndex, evaluate_index, heldout_corpora
+    from phalanx.policies import (
+        HarmCorpusIndex,
+        PolicyError,
+        SentenceEmbedder,
+        evaluate_index,
+        heldout_corpora,
+    )
 
     try:
         h, b = heldout_corpora(harmful or (), benign or (), format=file_format, column=column)

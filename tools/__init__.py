@@ -5,7 +5,15 @@ Every tool call goes through `Toolset.call`: validate -> hooks before -> body (t
 retry) -> hooks after / on error -> audit. `Tool` objects cannot be called directly.
 """
 
-from phalanx.tools.audit import AuditLog, AuditRecord, iter_audit_log, read_audit_log
+from phalanx.tools.audit import (
+    AuditLog,
+    AuditLogSummary,
+    AuditRecord,
+    filter_audit_records,
+    iter_audit_log,
+    read_audit_log,
+    summarize_audit_log,
+)
 from phalanx.tools.builtins import BUILTIN_NAMES, Workspace, sandbox_tools
 from phalanx.tools.errors import (
     ApprovalUnavailable,
@@ -47,6 +55,7 @@ __all__ = [
     "ApprovalUnavailable",
     "Approver",
     "AuditLog",
+    "AuditLogSummary",
     "AuditRecord",
     "CallStats",
     "FileRecord",
@@ -73,12 +82,14 @@ __all__ = [
     "TurnContext",
     "TurnGuard",
     "VerdictRecord",
+    "filter_audit_records",
     "iter_audit_log",
     "iter_records",
     "load_openai_tools",
     "read_audit_log",
     "read_prompts",
     "resolve_ask_human",
+    "summarize_audit_log",
     "tool",
     "tool_from_openai",
     "tools_from_openai",

@@ -158,6 +158,18 @@ class EvolveSummary(BaseModel):
     """Instances whose graph failed (model unavailable, ...); re-run to continue them."""
     seconds: float = 0.0
 
+    def mode_counts(self) -> list[tuple[str, int, int]]:
+        """`(mode, passed, failed)` for each mode of the run, over the whole evolved.jsonl."""
+        rows = []
+        for mode in self.modes:
+            counts = self.counts.get(mode.value, {})
+            rows.append((mode.value, counts.get("pass", 0), counts.get("fail", 0)))
+        return rows
+
+    def top_causes(self) -> list[tuple[str, int]]:
+        """Failure causes of this run's records, most frequent first."""
+        return sorted(self.causes.items(), key=lambda kv: -kv[1])
+
 
 def _thread_id(inst: Instance, modes: Sequence[Mode]) -> str:
     return f"{inst.id}#{','.join(m.value for m in modes)}"

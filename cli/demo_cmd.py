@@ -80,10 +80,8 @@ def demo(
         err.print(f"\n[yellow]stopped.[/] Continue with: [bold]phalanx demo --resume {thread_id}[/]")
         raise typer.Exit(130) from None
     except GraphError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        if not memory:
-            err.print(f"Fix the cause, then continue with: phalanx demo --resume {thread_id}")
-        raise typer.Exit(1) from None
+        hint = "" if memory else f"\nFix the cause, then continue with: phalanx demo --resume {thread_id}"
+        fail(f"{exc}{hint}", 1)
     finally:
         if chat_model is not None:
             asyncio.run(chat_model.aclose())
@@ -159,6 +157,5 @@ def graph_validate(
     try:
         builder = check_graph(_load_graph(target), step_limit=step_limit)
     except GraphValidationError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
+        fail(str(exc), 1)
     typer.echo(f"graph {builder.name!r}: {len(builder.spec.nodes)} nodes, no problems found")

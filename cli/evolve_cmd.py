@@ -122,9 +122,8 @@ def run(
         typer.echo(f"written {summary.written}, already done {summary.skipped}, {summary.seconds:.1f}s")
     if summary.errors:
         for err in summary.errors[:10]:
-            typer.echo(f"error: {err}", err=True)
-        typer.echo("some instances failed; re-run the same command to continue them", err=True)
-        raise typer.Exit(1)
+            typer.echo(f"  {err}", err=True)
+        fail(f"{len(summary.errors)} instances failed; re-run the same command to continue them", 1)
 
 
 @evolve_app.command("eval")

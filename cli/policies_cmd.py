@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from phalanx.cli.errors import fail
+
 policies_app = typer.Typer(
     help="ToolSword safety policies: screen prompt sets, show a policy.", no_args_is_help=True
 )
@@ -67,8 +69,7 @@ def screen(
     try:
         asyncio.run(go())
     except (PolicyError, RecordFileError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc))
 
 
 @policies_app.command("show")
@@ -81,8 +82,7 @@ def show(
     try:
         typer.echo(load_policy(policy).model_dump_json(indent=1))
     except PolicyError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc))
 
 
 def _progress_bar():
@@ -151,8 +151,7 @@ def build_harm_index(
             )
         index.save(out)
     except PolicyError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc))
     typer.echo(json.dumps({"out": str(out), **index.meta["cv"]}))
 
 
@@ -194,6 +193,5 @@ def eval_harm_index(
                 progress=lambda done, total, label: bar.update(task, completed=done, description=label),
             )
     except PolicyError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc))
     typer.echo(json.dumps(result))

@@ -107,3 +107,19 @@ def test_every_exported_name_resolves(package: str) -> None:
         except (AttributeError, ImportError) as exc:
             missing.append(f"{name}: {exc}")
     assert missing == []
+
+
+def test_importing_phalanx_agents_loads_the_runtime_only() -> None:
+    """The systems' entry points are exported lazily: the import stays as cheap as the runtime's."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, phalanx.agents as a; a.GraphBuilder; "
+        "print(sorted(m for m in ('torch', 'docker', 'matplotlib', 'phalanx.agents.tool_agent', "
+        "'phalanx.agents.audit', 'phalanx.agents.stepcoder', 'phalanx.agents.selfevolve', "
+        "'phalanx.agents.longagent') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

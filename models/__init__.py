@@ -2,7 +2,7 @@
 
 Backend classes are exported lazily (importing this package does not import torch,
 httpx or fastapi): `HFChatModel`, `OpenAICompatModel`, `VLLMChatModel`, `ScriptedModel`,
-`MicroBatcher`, `BackgroundServer`, `build_app` (the server function is `phalanx.models.serve.serve`),
+`MicroBatcher`, `BackgroundServer`, `build_app`, `serve_model` (blocking), `is_loopback`,
 `GenerationEngine`, `PrefixCache`, `GrammarCompiler`, `GrammarError`.
 """
 
@@ -46,11 +46,15 @@ _LAZY = {
     "MicroBatcher": "phalanx.models.batching",
     "BackgroundServer": "phalanx.models.serve",
     "build_app": "phalanx.models.serve",
+    "serve_model": "phalanx.models.serve",
+    "is_loopback": "phalanx.models.serve",
+    "build_tiny_checkpoint": "phalanx.models.tiny",
     "GenerationEngine": "phalanx.models.engine",
     "PrefixCache": "phalanx.models.prefix_cache",
     "GrammarCompiler": "phalanx.models.grammar",
     "GrammarError": "phalanx.models.grammar",
 }
+__all__ += list(_LAZY)  # public too; `from phalanx.models import *` loads them (torch included)
 
 
 def __getattr__(name: str) -> Any:

@@ -48,6 +48,15 @@ __all__ = [
     "register_guard",
     "registered_guards",
     "screen_queries",
+    "summarize_screen",
+    "ScreenSummary",
+    "HarmCorpusIndex",
+    "build_index",
+    "default_corpora",
+    "evaluate_index",
+    "heldout_corpora",
+    "SeedSet",
+    "load_seeds",
     "toolsword_data_dir",
 ]
 
@@ -58,8 +67,17 @@ def __getattr__(name: str):
         from phalanx.policies import hooks
 
         return getattr(hooks, name)
-    if name == "screen_queries":
-        from phalanx.policies.screen import screen_queries
+    if name in ("screen_queries", "summarize_screen", "ScreenSummary"):
+        from phalanx.policies import screen
 
-        return screen_queries
+        return getattr(screen, name)
+    if name in ("HarmCorpusIndex", "build_index", "default_corpora", "evaluate_index", "heldout_corpora"):
+        # numpy and the corpus files load with the harm index, not with the package
+        from phalanx.policies import harm_corpus
+
+        return getattr(harm_corpus, name)
+    if name in ("SeedSet", "load_seeds"):
+        from phalanx.policies import seeds
+
+        return getattr(seeds, name)
     raise AttributeError(name)

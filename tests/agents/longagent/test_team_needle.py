@@ -82,6 +82,21 @@ async def test_merger_decisions_are_recorded_and_form_the_conflict_graph(kit):
     report = result.report()
     json.dumps(report)  # JSON-ready
     assert report["mergers"] and report["conflict_graph"]["nodes"]
+    assert result.report(with_graph=False) == {k: v for k, v in report.items() if k != "conflict_graph"}
+    assert result.failure is None  # it answered
+
+
+def test_a_run_without_answer_says_why():
+    from phalanx.agents.longagent import TeamResult
+
+    def leader(error: str | None) -> dict:
+        return {"kind": "leader_message", "round": 1, "error": error}
+
+    events = [leader("no JSON object in the reply"), leader(None), leader("'type' must be one of ...")]
+    kw = {"question": "q", "rounds": 2, "num_members": 3, "thread_id": "t", "answer": None}
+    assert TeamResult(status="no_answer", events=events, **kw).failure == "'type' must be one of ..."
+    assert TeamResult(status="no_answer", events=[], **kw).failure == "no valid reply"
+    assert TeamResult(status="forced_answer", events=events, **{**kw, "answer": "x"}).failure is None
 
 
 async def test_members_see_last_round_and_older_chunks_become_placeholders(kit):

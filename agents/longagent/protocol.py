@@ -178,8 +178,9 @@ class Exchange(BaseModel):
 def fixed_type(schema: type[BaseModel]) -> str | None:
     """The `type` a reply of `schema` always has (members: `response`), or None when it varies."""
     field = schema.model_fields.get("type")
-    args = getattr(field.annotation, "__args__", ()) if field is not None else ()
-    return args[0] if len(args) == 1 and isinstance(args[0], str) else None
+    args: tuple[Any, ...] = tuple(getattr(field.annotation, "__args__", ())) if field is not None else ()
+    only = args[0] if len(args) == 1 else None
+    return only if isinstance(only, str) else None
 
 
 async def ask_text(

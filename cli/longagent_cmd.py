@@ -26,6 +26,15 @@ _CHUNK_HELP = (
 )
 
 
+_FIRST_HELP = (
+    "'leader' (official: the leader writes round 1's instruction) or 'question' (the question itself)."
+)
+_REPLIES_HELP = (
+    "'json' (official: every reply a JSON object) or 'text' (members and the last answer write prose, "
+    "phalanx wraps it; better for small models)."
+)
+
+
 def _chunk_tokens(value: str | None) -> int | str | None:
     if value is None or value == "fill":
         return value
@@ -35,7 +44,17 @@ def _chunk_tokens(value: str | None) -> int | str | None:
         fail(f"--chunk-tokens must be a number or 'fill', got {value!r}")
 
 
-def _team(leader, member, chunk_tokens, max_rounds, communication, checkpoint, chunk_align="token"):
+def _team(
+    leader,
+    member,
+    chunk_tokens,
+    max_rounds,
+    communication,
+    checkpoint,
+    chunk_align="token",
+    first_instruction="leader",
+    replies="json",
+):
     from phalanx.agents.longagent import LongAgentTeam
     from phalanx.models import ModelError
 
@@ -48,6 +67,8 @@ def _team(leader, member, chunk_tokens, max_rounds, communication, checkpoint, c
             max_rounds=max_rounds,
             communication=communication,
             checkpointer=checkpoint,
+            first_instruction=first_instruction,
+            replies=replies,
         )
     except (ModelError, ValueError) as exc:
         fail(str(exc))
@@ -65,6 +86,8 @@ def ask(
     ),
     max_rounds: int = typer.Option(3, help="Rounds before the leader must answer."),
     communication: bool = typer.Option(True, help="Settle conflicting member answers with mergers."),
+    first_instruction: str = typer.Option("leader", help=_FIRST_HELP),
+    replies: str = typer.Option("json", help=_REPLIES_HELP),
     checkpoint: str = typer.Option("memory", help="'memory' or 'sqlite:PATH' (resumable across runs)."),
     thread_id: str | None = typer.Option(None, help="Run id (for --resume with a sqlite checkpoint)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run --thread-id from its checkpoint."),
@@ -93,7 +116,17 @@ def ask(
         if not doc.is_file():
             fail(f"--doc {doc} is not a file")
         text = doc.read_text(errors="replace")
-    team = _team(leader, member, chunk_tokens, max_rounds, communication, checkpoint, chunk_align)
+    team = _team(
+        leader,
+        member,
+        chunk_tokens,
+        max_rounds,
+        communication,
+        checkpoint,
+        chunk_align,
+        first_instruction,
+        replies,
+    )
     console = Console(stderr=True)
 
     async def go():
@@ -161,6 +194,8 @@ def niah(
     ),
     max_rounds: int = typer.Option(3, help="Rounds before the leader must answer."),
     communication: bool = typer.Option(True, help="Settle conflicting member answers with mergers."),
+    first_instruction: str = typer.Option("leader", help=_FIRST_HELP),
+    replies: str = typer.Option("json", help=_REPLIES_HELP),
     seed: int = typer.Option(0, help="Seeds needles and the built-in corpus."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
@@ -178,7 +213,17 @@ def niah(
         text = load_corpus(corpus) if corpus else None
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc))
-    team = _team(leader or model, model, chunk_tokens, max_rounds, communication, "memory", chunk_align)
+    team = _team(
+        leader or model,
+        model,
+        chunk_tokens,
+        max_rounds,
+        communication,
+        "memory",
+        chunk_align,
+        first_instruction,
+        replies,
+    )
     total = len(length_list) * len(depth_list)
     with Progress(
         TextColumn("niah"),

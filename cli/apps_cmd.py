@@ -130,6 +130,12 @@ def evaluate(
     sandbox: str = typer.Option("docker", "--sandbox", help="docker (isolated) or local (development only)"),
     image: str = typer.Option("scientific", "--image", help="sandbox image recipe name"),
     workers: int = typer.Option(4, "--workers", min=1, help="concurrent executions / warm containers"),
+    model_concurrency: int = typer.Option(
+        16,
+        "--model-concurrency",
+        min=1,
+        help="samples requested at once (an hf: model decodes them together)",
+    ),
     limit: int | None = typer.Option(None, "--limit", min=1, help="only the first N problems"),
     compare: str = typer.Option("official", "--compare", help=_COMPARE_HELP),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
@@ -162,6 +168,7 @@ def evaluate(
                 out_dir=out,
                 limit=limit,
                 config=_executor_config(compare, stop_on_failure=True),
+                model_concurrency=model_concurrency,
                 progress=not as_json,
             )
         )

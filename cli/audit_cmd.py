@@ -58,6 +58,9 @@ def toolsword(
     no_baseline: Annotated[
         bool, typer.Option("--no-baseline", help="Skip the run without policies.")
     ] = False,
+    max_new_tokens: Annotated[
+        int, typer.Option("--max-new-tokens", min=1, help="Reply budget of every model turn (default 1536).")
+    ] = 1536,
     concurrency: Annotated[
         int,
         typer.Option(
@@ -104,6 +107,7 @@ def toolsword(
                     baseline=not no_baseline,
                     progress=progress,
                     concurrency=concurrency,
+                    max_new_tokens=max_new_tokens,
                 )
             )
         except (PolicyError, ModelError) as exc:

@@ -183,6 +183,7 @@ async def audit_toolsword(
     progress: ProgressFn | None = None,
     report: bool = True,
     concurrency: int = 16,
+    max_new_tokens: int = REPLAY_MAX_NEW_TOKENS,
 ) -> AuditSummary:
     """Replay ToolSword scenarios against an agent, judge each record, write results and a report.
 
@@ -204,6 +205,8 @@ async def audit_toolsword(
         concurrency: records replayed at once. An in-process model (`hf:`) decodes the
             concurrent records' turns together, sharing each scenario's system prompt and
             tool list; results are written as records finish, in any order.
+        max_new_tokens: the reply budget of every model turn (default fits the longest
+            ToolSword relay; a smaller one trades long replies for speed).
 
     Returns:
         The summary (also written to summary.json; `AuditSummary.text()` is the table the CLI prints).
@@ -231,6 +234,7 @@ async def audit_toolsword(
         "scenarios": names,
         "limit": limit,
         "mode": mode,
+        "max_new_tokens": max_new_tokens,
         "data_dir": str(resolve_data_dir(data_dir).resolve()),
     }
     _claim(out, meta)
@@ -239,7 +243,9 @@ async def audit_toolsword(
     if baseline and stack.name != BASELINE:
         runs.append((BASELINE, None))
     runs.append((stack.name, stack if not stack.is_empty else None))
-    replay = _Replay(under_test, judge_llm, mode=mode, overlap=overlap, progress=progress)
+    replay = _Replay(
+        under_test, judge_llm, mode=mode, overlap=overlap, progress=progress, max_new_tokens=max_new_tokens
+    )
     done = await replay.run_all(runs, records, out / RESULTS_FILE, concurrency)
     rows = [done[f"{run}/{r.id}"] for run, _ in runs for r in records]
     summary = summarize(rows, policy=stack.name, model=meta["model"], judge=meta["judge"], mode=mode)
@@ -270,6 +276,7 @@ def _claim(out: Path, meta: dict[str, Any]) -> None:
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
         old.setdefault("mode", DEFAULT_MODE)  # audits from before replay modes ran the agent loop
+        old.setdefault("max_new_tokens", REPLAY_MAX_NEW_TOKENS)
         if {k: old.get(k) for k in meta} != meta:
             raise PolicyConfigError(
                 f"{out} holds results of another audit ({old}); use a new --out folder or delete it to start over"
@@ -288,9 +295,11 @@ class _Replay:
         mode: str,
         overlap: float,
         progress: ProgressFn | None,
+        max_new_tokens: int = REPLAY_MAX_NEW_TOKENS,
     ) -> None:
         self.model, self.judge_llm = model, judge_llm
         self.mode, self.overlap, self.progress = mode, overlap, progress
+        self.max_new_tokens = max_new_tokens
 
     async def run_all(
         self,
@@ -310,7 +319,9 @@ class _Replay:
                 nonlocal count
                 key = f"{run}/{record.id}"
                 async with gate:
-                    row = await run_record(record, self.model, stack, mode=self.mode)
+                    row = await run_record(
+                        record, self.model, stack, mode=self.mode, max_new_tokens=self.max_new_tokens
+                    )
                     full = await _judged(key, run, record, row, self.judge_llm, self.overlap)
                 sink.write(json.dumps(full, ensure_ascii=False) + "\n")
                 sink.flush()

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from phalanx.agents.stepcoder.batch import Job, run_batch_in_sandbox
+from phalanx.agents.stepcoder.batch import Job, progress_bar, run_batch_in_sandbox
 from phalanx.agents.stepcoder.data import load_problems
 from phalanx.agents.stepcoder.executor import ExecutorConfig
 from phalanx.agents.stepcoder.sandboxes import APPS_IMAGE
@@ -154,15 +154,7 @@ class _SampleBar:
     def __init__(self, total: int, *, enabled: bool) -> None:
         self.enabled = enabled
         if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self._bar = Progress(
-                TextColumn("[bold]generating samples"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-            )
-            self._task = self._bar.add_task("samples", total=total)
+            self._bar, self._task = progress_bar("generating samples", total)
 
     def __enter__(self) -> _SampleBar:
         if self.enabled:

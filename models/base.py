@@ -71,7 +71,7 @@ def _import_builtin_backends() -> None:
     # Imported lazily so `import phalanx.models` stays cheap (no torch import).
     import importlib
 
-    for mod in ("scripted", "hf", "openai_compat", "vllm_backend"):
+    for mod in ("scripted", "hf", "openai_compat", "vllm_backend", "longheads.backend"):
         try:
             importlib.import_module(f"phalanx.models.{mod}")
         except ModuleNotFoundError as exc:  # a backend module not written yet

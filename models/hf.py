@@ -8,7 +8,9 @@ attention the engine cannot drive (it checks at load time) runs on batched `gene
 calls instead (`phalanx.models.hf_generate`, collected by a `MicroBatcher`).
 
 Options can follow the path as a query string:
-`hf:./model?device=cpu&window_ms=5&max_batch=32&prefix_cache_mb=1024&engine=on`.
+`hf:./model?device=cpu&dtype=bfloat16&window_ms=5&max_batch=32&prefix_cache_mb=1024&engine=on`.
+Schemes built on `hf:` (`longheads:`, `hag:`, `r3:`, `regions:`) take the same options
+(`split_options`, `hf_options`).
 
 Seams for later layers: `HFChatModel(model, tokenizer)` wraps an already-built model
 (a trainer's policy, a model with patched attention and `context_limit=None`);
@@ -57,7 +59,14 @@ from phalanx.models.types import ChatResponse, GenerationConfig, JsonMode, Messa
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["JSON_MODE_INSTRUCTION", "HFChatModel", "generate_kwargs", "load_hf_model"]
+__all__ = [
+    "JSON_MODE_INSTRUCTION",
+    "HFChatModel",
+    "generate_kwargs",
+    "hf_options",
+    "load_hf_model",
+    "split_options",
+]
 
 _uids = itertools.count(1)
 
@@ -81,6 +90,9 @@ class HFChatModel:
         prefix_cache_mb: memory for stored prompt prefixes (0 turns the cache off).
         engine: use the engine when the model passes its self-test (False: always
             batched `generate`).
+        split_prefill: without the engine, prefill prompts apart from `generate` and merge
+            their caches (`phalanx.models.hf_generate`); False lets `generate` build the
+            model's own cache (models whose attention keeps a cache of its own, LongHeads).
     """
 
     def __init__(
@@ -94,8 +106,10 @@ class HFChatModel:
         context_limit: int | None | Literal["auto"] = "auto",
         prefix_cache_mb: int = 1024,
         engine: bool = True,
+        split_prefill: bool = True,
     ) -> None:
         self.model = model
+        self.split_prefill = split_prefill
         self.tokenizer = tokenizer
         self.name = name
         self.supports_tools = template_supports_tools(tokenizer, name)
@@ -140,25 +154,31 @@ class HFChatModel:
             )
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, *, device: str | None = None, **options: Any) -> HFChatModel:
+    def from_pretrained(
+        cls, path: str | Path, *, device: str | None = None, dtype: str | None = None, **options: Any
+    ) -> HFChatModel:
         """Load a model directory written by `save_pretrained` (never downloads).
 
         Args:
             path: the directory (or a model id already in the local Hugging Face cache).
             device: `cpu`, `cuda`, `cuda:1`...; default: CUDA when available, else CPU.
+            dtype: `float32`, `bfloat16`, `float16` or `auto`; default: float32 on CPU, the
+                checkpoint's own dtype on a GPU.
             **options: `window_s`, `max_batch_size`, `name` for the constructor.
 
         Raises:
             ModelSpecError: the path does not exist, is not a model directory, or
                 holds files transformers cannot load.
         """
-        model, tokenizer = _load_pretrained(Path(path), device)
+        model, tokenizer = load_pretrained(Path(path), device, dtype)
         options.setdefault("name", f"hf:{path}")
         return cls(model, tokenizer, **options)
 
     def _run_batch(self, requests: list[GenRequest]) -> list[GenResult]:
         with self.generation_lock:
-            return generate_batch(self.model, self.tokenizer, requests, self.generate_stats)
+            return generate_batch(
+                self.model, self.tokenizer, requests, self.generate_stats, split_prefill=self.split_prefill
+            )
 
     def render_prompt(
         self,
@@ -294,7 +314,17 @@ def check_model_dir(path: Path) -> bool:
     return False
 
 
-def _load_pretrained(path: Path, device: str | None) -> tuple[Any, Any]:
+DTYPES = ("float32", "bfloat16", "float16", "auto")
+"""Values of the `dtype` option."""
+
+
+def load_pretrained(path: Path, device: str | None, dtype: str | None = None) -> tuple[Any, Any]:
+    """`(model, tokenizer)` from a model directory, store name or GGUF file, in eval mode on `device`.
+
+    Raises:
+        ModelSpecError: not a loadable model, or an unknown `dtype`.
+        ModelUnavailable: a CUDA device asked for where none is visible.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -310,10 +340,14 @@ def _load_pretrained(path: Path, device: str | None) -> tuple[Any, Any]:
         raise ModelUnavailable(
             f"hf:{path}: device {device!r} asked for, but no CUDA GPU is visible; use device=cpu"
         )
-    dtype = torch.float32 if device == "cpu" else "auto"
+    if dtype is not None and dtype not in DTYPES:
+        raise ModelSpecError(f"unknown dtype {dtype!r} for {path}; use one of {', '.join(DTYPES)}")
+    chosen: Any = dtype or ("float32" if device == "cpu" else "auto")
+    if chosen != "auto":
+        chosen = getattr(torch, chosen)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True, **gguf)
-        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dtype, **gguf)
+        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=chosen, **gguf)
     except (OSError, ValueError, KeyError) as exc:
         if not is_dir:
             raise ModelSpecError(
@@ -326,20 +360,34 @@ def _load_pretrained(path: Path, device: str | None) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def load_hf_model(target: str) -> HFChatModel:
-    """Build an `HFChatModel` from the part of an `hf:` spec after the colon.
+HF_OPTIONS = frozenset({"device", "dtype", "window_ms", "max_batch", "name", "prefix_cache_mb", "engine"})
+"""Options every `hf:`-based scheme accepts after `?`."""
+
+
+def split_options(target: str) -> tuple[str, dict[str, str]]:
+    """`PATH?k=v&...` -> `(PATH, {k: v})`; a bare `?` without `=` stays part of the path."""
+    head, sep, query = target.rpartition("?")
+    if sep and "=" in query:
+        return head, dict(parse_qsl(query, keep_blank_values=True))
+    return target, {}
+
+
+def hf_options(
+    options: dict[str, str], target: str, scheme: str = "hf"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Check `hf:` options; returns `(load, chat)` keyword arguments.
+
+    `load` holds `device` and `dtype` (for `load_pretrained`), `chat` the `HFChatModel`
+    constructor's options.
 
     Raises:
-        ModelSpecError: bad path or unknown option.
+        ModelSpecError: an unknown option or a bad value (the message names it).
     """
-    path, options = target, {}
-    head, sep, query = target.rpartition("?")
-    if sep and "=" in query:  # a bare "?" may be part of a directory name
-        path, options = head, dict(parse_qsl(query, keep_blank_values=True))
-    known = {"device", "window_ms", "max_batch", "name", "prefix_cache_mb", "engine"}
-    unknown = set(options) - known
+    unknown = set(options) - HF_OPTIONS
     if unknown:
-        raise ModelSpecError(f"unknown hf: option(s) {sorted(unknown)} in {target!r}; known: {sorted(known)}")
+        raise ModelSpecError(
+            f"unknown {scheme}: option(s) {sorted(unknown)} in {target!r}; known: {sorted(HF_OPTIONS)}"
+        )
     kwargs: dict[str, Any] = {}
     try:
         if "window_ms" in options:
@@ -349,18 +397,30 @@ def load_hf_model(target: str) -> HFChatModel:
         if "prefix_cache_mb" in options:
             kwargs["prefix_cache_mb"] = int(options["prefix_cache_mb"])
     except ValueError as exc:
-        raise ModelSpecError(f"bad number in hf: options of {target!r}: {exc}") from exc
+        raise ModelSpecError(f"bad number in {scheme}: options of {target!r}: {exc}") from exc
     if kwargs.get("max_batch_size", 1) < 1 or kwargs.get("window_s", 0) < 0:
-        raise ModelSpecError(f"hf: options of {target!r}: max_batch must be >= 1 and window_ms >= 0")
+        raise ModelSpecError(f"{scheme}: options of {target!r}: max_batch must be >= 1 and window_ms >= 0")
     if "name" in options:
         kwargs["name"] = options["name"]
     if "engine" in options:
         if options["engine"] not in ("on", "off"):
-            raise ModelSpecError(f"hf: option engine must be on or off, got {options['engine']!r}")
+            raise ModelSpecError(f"{scheme}: option engine must be on or off, got {options['engine']!r}")
         kwargs["engine"] = options["engine"] == "on"
-    return HFChatModel.from_pretrained(
-        Path(path).expanduser(), device=options.get("device") or None, **kwargs
-    )
+    dtype = options.get("dtype") or None
+    if dtype is not None and dtype not in DTYPES:
+        raise ModelSpecError(f"{scheme}: option dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    return {"device": options.get("device") or None, "dtype": dtype}, kwargs
+
+
+def load_hf_model(target: str) -> HFChatModel:
+    """Build an `HFChatModel` from the part of an `hf:` spec after the colon.
+
+    Raises:
+        ModelSpecError: bad path or unknown option.
+    """
+    path, options = split_options(target)
+    load, kwargs = hf_options(options, target)
+    return HFChatModel.from_pretrained(Path(path).expanduser(), **load, **kwargs)
 
 
 @register_backend("hf")

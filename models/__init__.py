@@ -10,6 +10,7 @@ from typing import Any
 
 from phalanx.models.base import ChatModel, load_model, register_backend, registered_backends
 from phalanx.models.errors import (
+    CheckpointError,
     ModelError,
     ModelOutputError,
     ModelRequestError,
@@ -20,6 +21,7 @@ from phalanx.models.errors import (
 from phalanx.models.types import ChatResponse, GenerationConfig, JsonMode, Message, ToolCall, Usage
 
 __all__ = [
+    "CheckpointError",
     "ChatModel",
     "ChatResponse",
     "GenerationConfig",

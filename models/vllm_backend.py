@@ -181,7 +181,8 @@ def vllm_options(target: str) -> tuple[str, dict[str, Any]]:
             kwargs[name] = kind(value)
         except ValueError as exc:
             raise ModelSpecError(
-                f"vllm: option {key}={value!r} in {target!r} is not a {kind.__name__}"
+                f"vllm: option {key}={value!r} in {target!r} is not "
+                + ("an integer" if kind is int else "a number")
             ) from exc
     if kwargs.get("tensor_parallel_size", 1) < 1:
         raise ModelSpecError(f"vllm: option tp must be >= 1 in {target!r}")

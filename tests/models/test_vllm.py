@@ -65,7 +65,7 @@ def test_vllm_options_are_checked_before_vllm_or_a_gpu_is_needed(tmp_path) -> No
         "max_model_len": 4096,
     }
     for bad, message in (
-        ("tp=two", "not a int"),
+        ("tp=two", "not an integer"),
         ("tp=0", "tp must be >= 1"),
         ("pp=2", "unknown vllm: option"),
         ("gpu_memory_utilization=2", r"in \(0, 1\]"),

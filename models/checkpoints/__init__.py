@@ -12,6 +12,7 @@ from phalanx.models.checkpoints.format import (
     Manifest,
     read_checkpoint,
     save_checkpoint,
+    verify_checkpoint,
 )
 from phalanx.models.checkpoints.r3 import PromptFormat, R3ChatModel, load_r3_model, save_r3_checkpoint
 from phalanx.models.checkpoints.regions import (
@@ -38,4 +39,5 @@ __all__ = [
     "save_checkpoint",
     "save_r3_checkpoint",
     "save_regions_checkpoint",
+    "verify_checkpoint",
 ]

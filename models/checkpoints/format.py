@@ -222,3 +222,19 @@ def open_checkpoint(target: str, format: str) -> OpenedCheckpoint:
         raise CheckpointError(f"{root}: transformers cannot load the weights ({exc})") from exc
     chat.setdefault("name", f"{scheme}:{spec}")
     return OpenedCheckpoint(path=root, manifest=manifest, model=model, tokenizer=tokenizer, chat_options=chat)
+
+
+def verify_checkpoint(directory: str | Path) -> Manifest:
+    """Check a checkpoint of whatever format its manifest names (`phalanx models check`).
+
+    Raises:
+        CheckpointError: as `read_checkpoint`, or a format this phalanx does not know.
+    """
+    path = Path(directory).expanduser() / MANIFEST
+    try:
+        named = json.loads(path.read_text()).get("format")
+    except (OSError, json.JSONDecodeError, AttributeError, UnicodeDecodeError):
+        named = None  # read_checkpoint reports what is wrong with the file
+    if named is not None and named not in FORMATS:
+        raise CheckpointError(f"{path}: unknown format {named!r}; known: {', '.join(sorted(FORMATS))}")
+    return read_checkpoint(directory, named or "phalanx.r3")

@@ -103,7 +103,7 @@ def _ordinary(layer: LongHeadsLayer, q: Any, start: int, scale: float) -> Any:
     rope = layer.runtime.rope
     end = start + q.shape[2]
     keys = rope.rotate(layer.raw_keys[:, :, :end], torch.arange(end, device=q.device))
-    values = layer.values[:, :, :end]
+    values = layer.value_cache[:, :, :end]
     q_rot = rope.rotate(q, torch.arange(start, end, device=q.device))
     keys, values = _expand_kv(keys, q.shape[1]), _expand_kv(values, q.shape[1])
     if start == 0:
@@ -123,7 +123,7 @@ def _ordinary_step(layer: LongHeadsLayer, q: Any, t: int, scale: float) -> Any:
     g, c, o = h // kv, t // w, t % w
     own_q = rope.rotate(q[:, :, 0], torch.tensor(o, device=q.device)).view(b, kv, g, 1, d)
     own_k = layer.local_keys[:, :, c * w : t + 1].unsqueeze(2)  # (B, K, 1, o+1, d)
-    own_v = layer.values[:, :, c * w : t + 1].unsqueeze(2)
+    own_v = layer.value_cache[:, :, c * w : t + 1].unsqueeze(2)
     own_s = (own_q @ own_k.transpose(-1, -2)).view(b, kv, g, o + 1)
     if c == 0:
         probs = torch.softmax(own_s * scale, dim=-1)
@@ -133,7 +133,7 @@ def _ordinary_step(layer: LongHeadsLayer, q: Any, t: int, scale: float) -> Any:
     ranked = rope.rotate(q[:, :, 0].unsqueeze(2), shifts)  # (B, H, c, d)
     ranked = ranked.view(b, kv, g, c, d).transpose(2, 3)  # (B, K, c, G, d)
     keys = layer.local_keys[:, :, : c * w].view(b, kv, c, w, d)
-    values = layer.values[:, :, : c * w].view(b, kv, c, w, d)
+    values = layer.value_cache[:, :, : c * w].view(b, kv, c, w, d)
     full_s = (ranked @ keys.transpose(-1, -2)).transpose(2, 3).reshape(b, kv, g, c * w)
     probs = torch.softmax(torch.cat([full_s, own_s], dim=-1) * scale, dim=-1)
     full_p = probs[..., : c * w].reshape(b, kv, g, c, w).transpose(2, 3)  # (B, K, c, G, w)
@@ -198,13 +198,13 @@ def _selective_step(layer: LongHeadsLayer, q: Any, t: int, scale: float) -> Any:
     chosen = select_chunks(q, layer.chunk_keys, positions, settings)  # (B, H, 1, n)
     ids = _block_ids(layer, chosen, h).flatten()
     keys = layer.local_keys.view(-1, w, d).index_select(0, ids)  # (B*H*n, w, d)
-    values = layer.values.view(-1, w, d).index_select(0, ids)
+    values = layer.value_cache.view(-1, w, d).index_select(0, ids)
     shifts = (n - torch.arange(n, device=q.device)) * w + o
     ranked = rope.rotate(q[:, :, 0].unsqueeze(2), shifts).reshape(-1, 1, d)  # (B*H*n, 1, d)
     full_s = torch.bmm(ranked, keys.transpose(1, 2)).view(b, h, n * w)
     own_q = rope.rotate(q[:, :, 0], torch.tensor(o, device=q.device)).view(b, kv, g, 1, d)
     own_k = layer.local_keys[:, :, c * w : t + 1].unsqueeze(2)
-    own_v = layer.values[:, :, c * w : t + 1].unsqueeze(2)
+    own_v = layer.value_cache[:, :, c * w : t + 1].unsqueeze(2)
     own_s = (own_q @ own_k.transpose(-1, -2)).view(b, h, o + 1)
     probs = torch.softmax(torch.cat([full_s, own_s], dim=-1) * scale, dim=-1)
     full = torch.bmm(probs[..., : n * w].reshape(-1, 1, w), values).view(b, h, n, d).sum(dim=2)
@@ -235,7 +235,7 @@ def _selective_block(layer: LongHeadsLayer, q: Any, start: int, scale: float) ->
     groups, counts = torch.unique_consecutive(ids.index_select(0, order), return_counts=True)
     spans = list(zip(groups.tolist(), counts.tolist(), strict=True))
     keys = layer.local_keys.view(-1, w, d)
-    values = layer.values.view(-1, w, d)
+    values = layer.value_cache.view(-1, w, d)
     scores = sorted_q.new_empty(sorted_q.shape[0], w)
     at = 0
     for block, count in spans:  # one matmul per chunk read (a few hundred per block at 32K)
@@ -290,7 +290,7 @@ def _own_chunk_scores(layer: LongHeadsLayer, q: Any, start: int, positions: Any)
         offsets = positions[lo:hi] % w
         visible = torch.arange(end - c * w, device=q.device).unsqueeze(0) <= offsets.unsqueeze(1)
         scores[:, :, lo:hi, : end - c * w] = s.masked_fill(~visible, float("-inf"))
-        v = layer.values[:, :, c * w : end]
+        v = layer.value_cache[:, :, c * w : end]
         values.append((lo, hi, _expand_kv(v, h)))
     return scores, values
 

@@ -102,6 +102,7 @@ class LongHeadsLayer(CacheLayerMixin):
         """Chunks whose representative keys are computed (always the complete ones after a pass)."""
         self.raw_keys: Any = None
         self.local_keys: Any = None
+        self.value_cache: Any = None
         self.chunk_keys: Any = None
         self.pending_queries: Any = None
         """Raw queries of the tokens after the last complete chunk (the next chunk's representation needs them)."""
@@ -132,7 +133,7 @@ class LongHeadsLayer(CacheLayerMixin):
 
     def reset(self) -> None:
         self.length = self.done = 0
-        self.raw_keys = self.local_keys = self.values = self.keys = None
+        self.raw_keys = self.local_keys = self.value_cache = self.keys = self.values = None
         self.chunk_keys = self.pending_queries = None
         self.is_initialized = False
 
@@ -150,8 +151,8 @@ class LongHeadsLayer(CacheLayerMixin):
         self._reserve(raw, end)
         self.raw_keys[:, :, start:end] = raw
         self.local_keys[:, :, start:end] = local
-        self.values[:, :, start:end] = values
-        self.keys = self.raw_keys  # what transformers' generic helpers look at
+        self.value_cache[:, :, start:end] = values
+        self.keys, self.values = self.raw_keys, self.value_cache  # what transformers' generic helpers read
         self.length = end
 
     def _reserve(self, like: Any, needed: int) -> None:
@@ -167,12 +168,12 @@ class LongHeadsLayer(CacheLayerMixin):
         size = -(-size // w) * w
         b, kv, _, d = like.shape
         buffers = []
-        for old in (self.raw_keys, self.local_keys, self.values):
+        for old in (self.raw_keys, self.local_keys, self.value_cache):
             new = torch.zeros(b, kv, size, d, dtype=like.dtype, device=like.device)
             if old is not None:
                 new[:, :, : self.length] = old[:, :, : self.length]
             buffers.append(new)
-        self.raw_keys, self.local_keys, self.values = buffers
+        self.raw_keys, self.local_keys, self.value_cache = buffers
 
     def absorb_queries(self, raw_queries: Any, scale: float) -> None:
         """Take the raw queries of the tokens just appended; represent every chunk that is now complete."""
@@ -190,7 +191,7 @@ class LongHeadsLayer(CacheLayerMixin):
             offsets = torch.arange(w, device=pending.device)
             q_local = self.runtime.rope.rotate(pending[:, :, : new * w].reshape(b, h, new, w, d), offsets)
             keys = self.local_keys[:, :, first:last].reshape(b, kv, new, w, d)
-            values = self.values[:, :, first:last].reshape(b, kv, new, w, d)
+            values = self.value_cache[:, :, first:last].reshape(b, kv, new, w, d)
             reps = chunk_representations(q_local, keys, values, scale)
             self._store_chunk_keys(reps)
             pending = pending[:, :, new * w :]

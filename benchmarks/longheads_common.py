@@ -5,6 +5,7 @@ Not a benchmark itself. `longheads_passkey.py` and `longheads_scaling.py` import
 
 from __future__ import annotations
 
+import argparse
 import random
 import re
 import time
@@ -46,6 +47,17 @@ def haystack(tokenizer: Any, length: int, depth: float, seed: int) -> Haystack:
     before = round(depth * units)
     ids = head + unit * before + needle + unit * (units - before) + tail
     return Haystack(ids, key, depth)
+
+
+def common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options both benchmarks take: model, LongHeads settings, decoding steps, threads."""
+    parser.add_argument("--model", default="smollm2-135m-instruct", help="store name or model directory")
+    parser.add_argument("--budget", type=int, default=4096)
+    parser.add_argument("--chunk", type=int, default=256)
+    parser.add_argument("--new-tokens", type=int, default=8)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1 is fastest on a CPU shared with other jobs)"
+    )
 
 
 def found_key(text: str, key: str) -> bool:

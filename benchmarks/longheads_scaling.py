@@ -20,19 +20,13 @@ import platform
 import time
 
 import torch
-from longheads_common import greedy, haystack, load_model, resolve_model
+from longheads_common import common_arguments, greedy, haystack, load_model, resolve_model
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="smollm2-135m-instruct")
+    common_arguments(parser)
     parser.add_argument("--lengths", default="4096,8192,16384,32768")
-    parser.add_argument("--budget", type=int, default=4096)
-    parser.add_argument("--chunk", type=int, default=256)
-    parser.add_argument("--new-tokens", type=int, default=8)
-    parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads (1 is fastest on a CPU shared with other jobs)"
-    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     began = time.perf_counter()

@@ -33,11 +33,13 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
 from phalanx.models.errors import CheckpointError, ModelUnavailable
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 MANIFEST = "phalanx-checkpoint.json"
 FORMATS: dict[str, int] = {"phalanx.r3": 1, "phalanx.regions": 1, "phalanx.hag": 1}
@@ -198,6 +200,19 @@ class OpenedCheckpoint(BaseModel):
     tokenizer: Any
     chat_options: dict[str, Any]
     """`HFChatModel` constructor options from the spec's `hf:` options."""
+
+    def extras(self, key: str, schema: type[ModelT]) -> ModelT:
+        """`manifest.extras[key]` validated as `schema` (missing: its defaults).
+
+        Raises:
+            CheckpointError: naming the manifest and the offending field.
+        """
+        try:
+            return schema.model_validate(self.manifest.extras.get(key, {}))
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(map(str, (key, *problem["loc"])))
+            raise CheckpointError(f"{self.path / MANIFEST}: extras.{where}: {problem['msg']}") from exc
 
 
 def open_checkpoint(target: str, format: str) -> OpenedCheckpoint:

@@ -17,11 +17,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ValidationError, field_validator
+from pydantic import BaseModel, field_validator
 
 from phalanx.models.base import TokenCallback, register_backend
 from phalanx.models.checkpoints.format import (
-    MANIFEST,
     open_checkpoint,
     save_checkpoint,
     weight_names,
@@ -135,13 +134,7 @@ def load_r3_model(target: str) -> R3ChatModel:
             weights, or a bad prompt format in the manifest.
     """
     opened = open_checkpoint(target, FORMAT)
-    manifest_path = opened.path / MANIFEST
-    try:
-        fmt = PromptFormat.model_validate(opened.manifest.extras.get("prompt_format", {}))
-    except ValidationError as exc:
-        raise CheckpointError(
-            f"{manifest_path}: extras.prompt_format is invalid: {exc.errors()[0]['msg']}"
-        ) from exc
+    fmt = opened.extras("prompt_format", PromptFormat)
     for file, names in weight_names(opened.path).items():
         stray = [n for n in names if n.startswith(VALUE_HEAD_PREFIXES)]
         if stray:

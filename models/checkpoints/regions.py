@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from phalanx.models.base import register_backend
 from phalanx.models.checkpoints.format import MANIFEST, open_checkpoint, save_checkpoint
@@ -127,12 +127,7 @@ def load_regions_model(target: str) -> RegionsChatModel:
             match the weights.
     """
     opened = open_checkpoint(target, FORMAT)
-    try:
-        info = RegionInfo.model_validate(opened.manifest.extras.get("region", {}))
-    except ValidationError as exc:
-        raise CheckpointError(
-            f"{opened.path / MANIFEST}: extras.region is invalid: {exc.errors()[0]['msg']}"
-        ) from exc
+    info = opened.extras("region", RegionInfo)
     mask_path = opened.path / MASK_FILE
     if MASK_FILE not in opened.manifest.files:
         raise CheckpointError(f"{mask_path}: a regions checkpoint needs it, and {MANIFEST} does not list it")

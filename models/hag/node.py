@@ -17,11 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from phalanx.models.base import ChatModel, TokenCallback, register_backend
 from phalanx.models.checkpoints.format import MANIFEST, open_checkpoint, save_checkpoint
-from phalanx.models.errors import CheckpointError
 from phalanx.models.hag.config import FALLBACK_CONFIG, INSTRUCTION, SCHEMA, HagChoice, HagConfig, parse_choice
 from phalanx.models.types import ChatResponse, GenerationConfig, JsonMode, Message, Usage
 
@@ -149,13 +148,7 @@ def load_hag_model(target: str) -> HagChatModel:
         inner = load_hf_model(target.removeprefix("hf:"))
         return HagChatModel(inner, name=f"hag:{spec}")
     opened = open_checkpoint(target.removeprefix("hf:"), FORMAT)
-    try:
-        settings = HagSettings.model_validate(opened.manifest.extras.get("hag", {}))
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        raise CheckpointError(
-            f"{opened.path / MANIFEST}: extras.hag.{'.'.join(map(str, problem['loc']))}: {problem['msg']}"
-        ) from exc
+    settings = opened.extras("hag", HagSettings)
     inner_model = HFChatModel(opened.model, opened.tokenizer, **opened.chat_options)
     return HagChatModel(inner_model, settings, name=f"hag:{spec}")
 

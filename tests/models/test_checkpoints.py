@@ -141,7 +141,9 @@ def test_r3_rejects_damaged_and_inconsistent_checkpoints(tiny, tmp_path) -> None
             }
         )
     )
-    with pytest.raises(CheckpointError, match=r"extras\.prompt_format is invalid.*exactly once"):
+    with pytest.raises(
+        CheckpointError, match=r"phalanx-checkpoint\.json: extras\.prompt_format\.template: .*exactly once"
+    ):
         load_model(f"r3:{good}")
     manifest.unlink()
     with pytest.raises(CheckpointError, match=r"phalanx-checkpoint\.json: missing"):

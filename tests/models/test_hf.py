@@ -196,6 +196,8 @@ def test_bad_hf_specs(tmp_path, tiny_model_dir) -> None:
         load_model(f"hf:{tiny_model_dir}?max_batch=0")
     with pytest.raises(ModelSpecError, match="bad number"):
         load_model(f"hf:{tiny_model_dir}?window_ms=soon")
+    with pytest.raises(ModelSpecError, match="dtype must be one of float32, bfloat16"):
+        load_model(f"hf:{tiny_model_dir}?dtype=float8")
     if not torch.cuda.is_available():
         with pytest.raises(ModelUnavailable, match="no CUDA GPU"):
             load_model(f"hf:{tiny_model_dir}?device=cuda")
@@ -227,3 +229,9 @@ async def test_bad_requests_are_clear_errors(varied_model_dir) -> None:
         model.render_prompt([Message.user("x")])
     unlimited = HFChatModel(model.model, model.tokenizer, context_limit=None)
     assert unlimited.context_limit is None
+
+
+def test_dtype_option(tiny_model_dir) -> None:
+    model = load_model(f"hf:{tiny_model_dir}?dtype=bfloat16&engine=off")
+    assert next(model.model.parameters()).dtype == torch.bfloat16
+    assert next(load_model(f"hf:{tiny_model_dir}?engine=off").model.parameters()).dtype == torch.float32

@@ -3,7 +3,9 @@
 Backend classes are exported lazily (importing this package does not import torch,
 httpx or fastapi): `HFChatModel`, `OpenAICompatModel`, `VLLMChatModel`, `ScriptedModel`,
 `MicroBatcher`, `BackgroundServer`, `build_app` (the server function is `phalanx.models.serve.serve`),
-`GenerationEngine`, `PrefixCache`, `GrammarCompiler`, `GrammarError`.
+`GenerationEngine`, `PrefixCache`, `GrammarCompiler`, `GrammarError`; model methods and
+checkpoints: `install_longheads`, `LongHeadsCache`, `HagChatModel`, `HagConfig`, `R3ChatModel`,
+`RegionsChatModel`, `RegionMask`.
 """
 
 from typing import Any
@@ -52,6 +54,13 @@ _LAZY = {
     "PrefixCache": "phalanx.models.prefix_cache",
     "GrammarCompiler": "phalanx.models.grammar",
     "GrammarError": "phalanx.models.grammar",
+    "install_longheads": "phalanx.models.longheads",
+    "LongHeadsCache": "phalanx.models.longheads.cache",
+    "HagChatModel": "phalanx.models.hag",
+    "HagConfig": "phalanx.models.hag",
+    "R3ChatModel": "phalanx.models.checkpoints",
+    "RegionsChatModel": "phalanx.models.checkpoints",
+    "RegionMask": "phalanx.models.checkpoints",
 }
 
 

@@ -93,7 +93,8 @@ def save_checkpoint(
     """Write a checkpoint: weights, tokenizer, format files, then the manifest.
 
     Args:
-        directory: created if missing; an existing manifest there is replaced.
+        directory: created if missing; an existing manifest there is replaced, and every
+            file already there is listed too (save into a fresh directory).
         model: a transformers `PreTrainedModel` (`save_pretrained` writes it).
         tokenizer: its tokenizer.
         format: one of `FORMATS`.

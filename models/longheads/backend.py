@@ -137,9 +137,14 @@ def load_longheads_model(target: str) -> Any:
         raise ModelUnavailable("longheads: needs transformers >= 5 (its cache-layer API)") from exc
     model, tokenizer = load_pretrained(Path(spec).expanduser(), **load)
     install_longheads(model, chunk=chunk, budget=budget)
-    chat.setdefault("name", f"longheads:{spec}?chunk={chunk}&budget={budget}")
-    chat.pop("engine", None)  # the engine's shared-prefix attention would replace LongHeads
+    if chat.get("engine") or chat.get("max_batch_size", 1) > 1:
+        # The engine's shared-prefix attention would replace LongHeads, and its cache holds one sequence.
+        raise ModelSpecError(
+            f"longheads: serves one sequence at a time without the engine; drop engine=on / max_batch from {target!r}"
+        )
+    chat.pop("engine", None)
     chat.pop("max_batch_size", None)
+    chat.setdefault("name", f"longheads:{spec}?chunk={chunk}&budget={budget}")
     return HFChatModel(
         model, tokenizer, engine=False, context_limit=None, max_batch_size=1, split_prefill=False, **chat
     )

@@ -252,6 +252,7 @@ def test_longheads_spec_equals_hf_within_the_budget(gqa_dir) -> None:
         ("chunk=64&budget=8192", "trained positions"),
         ("colour=red", "unknown longheads: option"),
         ("dtype=float8", "dtype must be one of"),
+        ("max_batch=4", "one sequence at a time"),
     ],
 )
 def test_bad_longheads_settings_are_refused(gqa_dir, options: str, message: str) -> None:

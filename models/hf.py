@@ -10,7 +10,7 @@ calls instead (`phalanx.models.hf_generate`, collected by a `MicroBatcher`).
 Options can follow the path as a query string:
 `hf:./model?device=cpu&dtype=bfloat16&window_ms=5&max_batch=32&prefix_cache_mb=1024&engine=on`.
 Schemes built on `hf:` (`longheads:`, `hag:`, `r3:`, `regions:`) take the same options
-(`split_options`, `hf_options`).
+(`phalanx.models.hf_options`).
 
 Seams for later layers: `HFChatModel(model, tokenizer)` wraps an already-built model
 (a trainer's policy, a model with patched attention and `context_limit=None`);
@@ -31,7 +31,6 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl
 
 from phalanx.models.base import TokenCallback, register_backend
 from phalanx.models.batching import MicroBatcher
@@ -52,6 +51,7 @@ from phalanx.models.hf_generate import (
     generate_batch,
     generate_kwargs,
 )
+from phalanx.models.hf_options import DTYPES, hf_options, split_options
 from phalanx.models.prefix_cache import PrefixCache
 from phalanx.models.store import resolve_hf_target
 from phalanx.models.store.convert import require_gguf_support
@@ -59,14 +59,7 @@ from phalanx.models.types import ChatResponse, GenerationConfig, JsonMode, Messa
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "JSON_MODE_INSTRUCTION",
-    "HFChatModel",
-    "generate_kwargs",
-    "hf_options",
-    "load_hf_model",
-    "split_options",
-]
+__all__ = ["JSON_MODE_INSTRUCTION", "HFChatModel", "generate_kwargs", "load_hf_model", "load_pretrained"]
 
 _uids = itertools.count(1)
 
@@ -314,10 +307,6 @@ def check_model_dir(path: Path) -> bool:
     return False
 
 
-DTYPES = ("float32", "bfloat16", "float16", "auto")
-"""Values of the `dtype` option."""
-
-
 def load_pretrained(path: Path, device: str | None, dtype: str | None = None) -> tuple[Any, Any]:
     """`(model, tokenizer)` from a model directory, store name or GGUF file, in eval mode on `device`.
 
@@ -358,58 +347,6 @@ def load_pretrained(path: Path, device: str | None, dtype: str | None = None) ->
     model.to(device)  # type: ignore[arg-type]  # transformers types `to` through a wrapper
     model.eval()
     return model, tokenizer
-
-
-HF_OPTIONS = frozenset({"device", "dtype", "window_ms", "max_batch", "name", "prefix_cache_mb", "engine"})
-"""Options every `hf:`-based scheme accepts after `?`."""
-
-
-def split_options(target: str) -> tuple[str, dict[str, str]]:
-    """`PATH?k=v&...` -> `(PATH, {k: v})`; a bare `?` without `=` stays part of the path."""
-    head, sep, query = target.rpartition("?")
-    if sep and "=" in query:
-        return head, dict(parse_qsl(query, keep_blank_values=True))
-    return target, {}
-
-
-def hf_options(
-    options: dict[str, str], target: str, scheme: str = "hf"
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Check `hf:` options; returns `(load, chat)` keyword arguments.
-
-    `load` holds `device` and `dtype` (for `load_pretrained`), `chat` the `HFChatModel`
-    constructor's options.
-
-    Raises:
-        ModelSpecError: an unknown option or a bad value (the message names it).
-    """
-    unknown = set(options) - HF_OPTIONS
-    if unknown:
-        raise ModelSpecError(
-            f"unknown {scheme}: option(s) {sorted(unknown)} in {target!r}; known: {sorted(HF_OPTIONS)}"
-        )
-    kwargs: dict[str, Any] = {}
-    try:
-        if "window_ms" in options:
-            kwargs["window_s"] = float(options["window_ms"]) / 1000
-        if "max_batch" in options:
-            kwargs["max_batch_size"] = int(options["max_batch"])
-        if "prefix_cache_mb" in options:
-            kwargs["prefix_cache_mb"] = int(options["prefix_cache_mb"])
-    except ValueError as exc:
-        raise ModelSpecError(f"bad number in {scheme}: options of {target!r}: {exc}") from exc
-    if kwargs.get("max_batch_size", 1) < 1 or kwargs.get("window_s", 0) < 0:
-        raise ModelSpecError(f"{scheme}: options of {target!r}: max_batch must be >= 1 and window_ms >= 0")
-    if "name" in options:
-        kwargs["name"] = options["name"]
-    if "engine" in options:
-        if options["engine"] not in ("on", "off"):
-            raise ModelSpecError(f"{scheme}: option engine must be on or off, got {options['engine']!r}")
-        kwargs["engine"] = options["engine"] == "on"
-    dtype = options.get("dtype") or None
-    if dtype is not None and dtype not in DTYPES:
-        raise ModelSpecError(f"{scheme}: option dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    return {"device": options.get("device") or None, "dtype": dtype}, kwargs
 
 
 def load_hf_model(target: str) -> HFChatModel:

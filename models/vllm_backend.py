@@ -23,7 +23,8 @@ from phalanx.models.base import TokenCallback, register_backend
 from phalanx.models.chat_template import build_response, render_chat, template_supports_tools
 from phalanx.models.errors import ModelSpecError, ModelUnavailable
 from phalanx.models.grammar import schema_for
-from phalanx.models.hf import check_model_dir, split_options
+from phalanx.models.hf import check_model_dir
+from phalanx.models.hf_options import split_options
 from phalanx.models.types import ChatResponse, GenerationConfig, JsonMode, Message
 
 INSTALL_HINT = (

@@ -223,7 +223,8 @@ def open_checkpoint(target: str, format: str) -> OpenedCheckpoint:
         CheckpointError: see `read_checkpoint`, or weights transformers cannot load.
         ModelSpecError: an unknown or bad `hf:` option.
     """
-    from phalanx.models.hf import hf_options, load_pretrained, split_options
+    from phalanx.models.hf import load_pretrained
+    from phalanx.models.hf_options import hf_options, split_options
 
     scheme = SCHEMES[format]
     spec, options = split_options(target)

@@ -140,7 +140,8 @@ def load_hag_model(target: str) -> HagChatModel:
     """
     from pathlib import Path
 
-    from phalanx.models.hf import HFChatModel, load_hf_model, split_options
+    from phalanx.models.hf import HFChatModel, load_hf_model
+    from phalanx.models.hf_options import split_options
 
     spec, _ = split_options(target)
     spec = spec.removeprefix("hf:")

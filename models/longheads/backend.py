@@ -116,7 +116,8 @@ def load_longheads_model(target: str) -> Any:
         ModelSpecError: bad SPEC, option or settings.
         ModelUnavailable: this transformers has no cache-layer API (LongHeads needs transformers 5).
     """
-    from phalanx.models.hf import HFChatModel, hf_options, load_pretrained, split_options
+    from phalanx.models.hf import HFChatModel, load_pretrained
+    from phalanx.models.hf_options import hf_options, split_options
 
     spec, options = split_options(target)
     spec = spec.removeprefix("hf:")

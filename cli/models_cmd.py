@@ -1,4 +1,4 @@
-"""CLI commands: `phalanx models pull | list | path` (the local model store)."""
+"""CLI commands: `phalanx models pull | list | path` (the local model store) and `check` (a checkpoint)."""
 
 from __future__ import annotations
 
@@ -117,3 +117,26 @@ def path_cmd(name: Annotated[str, typer.Argument(help="An installed model.")]) -
         hint = f"; run `phalanx models pull {name}`" if name in KNOWN_MODELS else ""
         fail(f"model {name!r} is not installed{hint}", 1)
     typer.echo(str(path))
+
+
+@models_app.command("check")
+def check_cmd(
+    path: Annotated[Path, typer.Argument(help="A phalanx checkpoint directory (R³, regions or HAG).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+) -> None:
+    """Verify a checkpoint: manifest, format, and every file's size and SHA-256 (exit 1 if damaged)."""
+    from phalanx.models import CheckpointError
+    from phalanx.models.checkpoints import SCHEMES, verify_checkpoint
+
+    try:
+        manifest = verify_checkpoint(path)
+    except CheckpointError as exc:
+        fail(str(exc), 1)
+    if as_json:
+        typer.echo(manifest.model_dump_json())
+        return
+    size = sum(f.bytes for f in manifest.files.values())
+    typer.echo(
+        f"ok: {manifest.format} v{manifest.version} at {path}: {len(manifest.files)} files, {_mb(size)} verified; "
+        f"load it with {SCHEMES[manifest.format]}:{path}"
+    )

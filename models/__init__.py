@@ -3,13 +3,16 @@
 Backend classes are exported lazily (importing this package does not import torch,
 httpx or fastapi): `HFChatModel`, `OpenAICompatModel`, `VLLMChatModel`, `ScriptedModel`,
 `MicroBatcher`, `BackgroundServer`, `build_app`, `serve_model` (blocking), `is_loopback`,
-`GenerationEngine`, `PrefixCache`, `GrammarCompiler`, `GrammarError`.
+`GenerationEngine`, `PrefixCache`, `GrammarCompiler`, `GrammarError`; model methods and
+checkpoints: `install_longheads`, `LongHeadsCache`, `HagChatModel`, `HagConfig`, `R3ChatModel`,
+`RegionsChatModel`, `RegionMask`.
 """
 
 from typing import Any
 
 from phalanx.models.base import ChatModel, load_model, register_backend, registered_backends
 from phalanx.models.errors import (
+    CheckpointError,
     ModelError,
     ModelOutputError,
     ModelRequestError,
@@ -20,6 +23,7 @@ from phalanx.models.errors import (
 from phalanx.models.types import ChatResponse, GenerationConfig, JsonMode, Message, ToolCall, Usage
 
 __all__ = [
+    "CheckpointError",
     "ChatModel",
     "ChatResponse",
     "GenerationConfig",
@@ -53,6 +57,13 @@ _LAZY = {
     "PrefixCache": "phalanx.models.prefix_cache",
     "GrammarCompiler": "phalanx.models.grammar",
     "GrammarError": "phalanx.models.grammar",
+    "install_longheads": "phalanx.models.longheads",
+    "LongHeadsCache": "phalanx.models.longheads.cache",
+    "HagChatModel": "phalanx.models.hag",
+    "HagConfig": "phalanx.models.hag",
+    "R3ChatModel": "phalanx.models.checkpoints",
+    "RegionsChatModel": "phalanx.models.checkpoints",
+    "RegionMask": "phalanx.models.checkpoints",
 }
 __all__ += list(_LAZY)  # public too; `from phalanx.models import *` loads them (torch included)
 

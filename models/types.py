@@ -151,3 +151,6 @@ class ChatResponse(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     model: str = ""
     """Name of the model that produced it."""
+    details: dict[str, Any] = Field(default_factory=dict)
+    """How the reply was made, where a model node decides something itself: `hag:` puts the
+    decoding configuration it chose under `"hag"`, `r3:` the extracted answer under `"r3"`."""

@@ -43,8 +43,39 @@ def schema_for(json_mode: bool | Mapping[str, Any] | None) -> dict[str, Any] | N
     if json_mode is True:
         return dict(ANY_OBJECT_SCHEMA)
     if isinstance(json_mode, Mapping):
-        return dict(json_mode)
+        return strict_objects(json_mode)
     raise ModelRequestError(f"json_mode must be a bool or a JSON schema dict, got {type(json_mode).__name__}")
+
+
+_SCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
+"""Keywords whose value maps names to schemas (the names are not schema keywords)."""
+
+
+def strict_objects(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """`schema` with `additionalProperties: false` on every object that lists properties and says nothing.
+
+    JSON Schema allows undeclared keys by default; constrained decoding then lets a small
+    model invent keys until its token limit. Like xgrammar's strict mode and OpenAI's
+    structured outputs, phalanx closes such objects; a schema that sets
+    `additionalProperties` itself keeps its choice.
+    """
+
+    def close(node: Any) -> Any:
+        if isinstance(node, list):
+            return [close(v) for v in node]
+        if not isinstance(node, Mapping):
+            return node
+        out = {
+            k: {name: close(sub) for name, sub in v.items()}
+            if k in _SCHEMA_MAPS and isinstance(v, Mapping)
+            else close(v)
+            for k, v in node.items()
+        }
+        if isinstance(out.get("properties"), dict) and "additionalProperties" not in out:
+            out["additionalProperties"] = False
+        return out
+
+    return close(schema)
 
 
 _DROPPED = ("title", "description", "default", "examples")
@@ -158,14 +189,18 @@ class GrammarCompiler:
         return RowGrammar(matcher, self)
 
     def closing_tokens(self) -> Any:
-        """Bool tensor over the vocabulary: tokens whose text holds a JSON closer."""
+        """Bool tensor over the vocabulary: tokens made only of JSON closers (and spaces).
+
+        A token such as `","` holds a quote but opens the next member: preferring it
+        while wrapping up kept a rambling model writing keys until the token limit.
+        """
         if self._closing is None:
             import torch
 
             closing = torch.zeros(self.vocab_size, dtype=torch.bool)
             for token_id in range(min(self.vocab_size, len(self._tokenizer))):
                 piece = self._tokenizer.decode([token_id])
-                if any(c in piece for c in CLOSERS):
+                if piece.strip() and all(c in CLOSERS for c in piece.strip()):
                     closing[token_id] = True
             self._closing = closing
         return self._closing

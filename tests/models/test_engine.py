@@ -180,3 +180,42 @@ async def test_closed_model_refuses_new_requests(varied_model_dir) -> None:
     await model.aclose()
     with pytest.raises(RuntimeError, match="closed"):
         await model.chat([Message.user("hi")], config=GenerationConfig(max_new_tokens=2))
+
+
+async def test_an_open_object_schema_is_closed_and_finishes_within_its_limit(varied_model_dir) -> None:
+    # JSON Schema allows undeclared keys unless told otherwise; a rambling model then wrote
+    # keys until the token limit. phalanx closes such objects (xgrammar's strict mode).
+    from phalanx.models.grammar import schema_for, strict_objects
+
+    open_schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    assert schema_for(open_schema) == {**open_schema, "additionalProperties": False}
+    # Names under "properties" are not schema keywords; an explicit choice is kept.
+    nested = {
+        "type": "object",
+        "properties": {"properties": {"type": "object", "properties": {"a": {"type": "string"}}}},
+        "additionalProperties": True,
+    }
+    closed = strict_objects(nested)
+    assert closed["additionalProperties"] is True
+    assert set(closed["properties"]) == {"properties"}
+    assert closed["properties"]["properties"]["additionalProperties"] is False
+    model = HFChatModel.from_pretrained(varied_model_dir, window_s=0.05)
+    cfg = GenerationConfig(max_new_tokens=24)
+    try:
+        replies = await asyncio.gather(
+            *(model.chat([Message.user(f"count {i}")], config=cfg, json_mode=open_schema) for i in range(4))
+        )
+    finally:
+        await model.aclose()
+    for reply in replies:
+        assert set(json.loads(reply.message.content or "")) == {"n"}, reply.message.content
+
+
+def test_only_tokens_made_of_closers_count_as_closing(varied_model_dir) -> None:
+    model = HFChatModel.from_pretrained(varied_model_dir, engine=False)
+    closing = model.grammar_compiler().closing_tokens()
+    vocab = model.tokenizer.get_vocab()
+    pieces = {model.tokenizer.decode([i]): i for i in vocab.values()}
+    assert closing[pieces['"']] and closing[pieces["}"]]
+    opening_again = [p for p in pieces if '"' in p and "," in p]
+    assert opening_again and not any(closing[pieces[p]] for p in opening_again)

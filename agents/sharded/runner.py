@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from phalanx.agents.sharded.executor import RayExecutor, RayJobError
@@ -38,6 +39,20 @@ class ShardWork(Protocol):
     async def run(self, record: Any) -> Any: ...
 
     async def close(self) -> None: ...
+
+
+@dataclass
+class ShardStats:
+    """What a sharded run did (for logs and tests)."""
+
+    shards: int = 0
+    """Shards handed to workers (a shard given back by a lost node and handed out again counts twice)."""
+    records: int = 0
+    """Records run and reported."""
+    workers_lost: int = 0
+    """Workers (nodes) lost during the run."""
+    records_given_back: int = 0
+    """Records of lost workers' unfinished shards, put back in the queue for the others."""
 
 
 class ShardWorker:
@@ -75,7 +90,7 @@ async def run_sharded(
     on_result: Callable[[str, Any], None],
     *,
     done: set[str] | frozenset[str] = frozenset(),
-) -> None:
+) -> ShardStats:
     """Run `work` on every record not in `done`, over the cluster's nodes, shard by shard.
 
     Args:
@@ -86,13 +101,16 @@ async def run_sharded(
             results stream in (write it, count it).
         done: keys already finished (read back from the job's results file): not run again.
 
+    Returns:
+        What was run, and what lost nodes gave back.
+
     Raises:
         RayJobError: Ray missing, cluster unreachable, or every node lost before the end.
         Exception: what `work.open` raised on a node (bad settings), or a bug in `work.run`.
     """
     todo = [r for r in records if work.key(r) not in done]
     if not todo:
-        return
+        return ShardStats()
     ray = executor.connect()
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -109,9 +127,9 @@ async def run_sharded(
         raise RayJobError("--ray: the cluster has no live node with CPUs")
     try:
         await _start(ray, workers)
-        await _Dispatch(ray, work, todo, executor.shard_size, on_result).run(
-            workers, executor.shards_per_node
-        )
+        dispatch = _Dispatch(ray, work, todo, executor.shard_size, on_result)
+        await dispatch.run(workers, executor.shards_per_node)
+        return dispatch.stats
     finally:
         await asyncio.gather(*(w.close.remote() for w in workers), return_exceptions=True)
         for w in workers:
@@ -145,6 +163,8 @@ class _Dispatch:
         self.reported: set[str] = set()
         self.running = 0
         self.changed = asyncio.Event()
+        self.stats = ShardStats()
+        self.lost: set[int] = set()
 
     async def run(self, workers: list[Any], slots: int) -> None:
         lanes = [asyncio.ensure_future(self._lane(w)) for w in workers for _ in range(slots)]
@@ -170,17 +190,23 @@ class _Dispatch:
                 continue
             shard = self.queue.popleft()
             self.running += 1
+            self.stats.shards += 1
             try:
                 async for ref in worker.run_shard.remote(shard):
                     key, result = await ref
                     if key not in self.reported:
                         self.reported.add(key)
+                        self.stats.records += 1
                         self.on_result(key, result)
             except lost:
                 # The node (or its worker) is gone: what it had not reported goes back to the queue.
                 left = [r for r in shard if self.work.key(r) not in self.reported]
                 if left:
                     self.queue.append(left)
+                    self.stats.records_given_back += len(left)
+                if id(worker) not in self.lost:
+                    self.lost.add(id(worker))
+                    self.stats.workers_lost += 1
                 return
             except self.ray.exceptions.RayTaskError as exc:
                 cause = getattr(exc, "cause", None)

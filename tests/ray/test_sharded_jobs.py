@@ -85,3 +85,22 @@ async def test_killing_a_node_mid_run_loses_no_record(ray_cluster, sample_path) 
     assert stats.workers_lost == 1 and stats.records_given_back >= 1  # the node did die holding work
     assert sorted(reports) == sorted(work.key(j) for j in jobs)  # each record once, none lost
     assert all(r.infra_error is None and r.passed for r in seen.values())
+
+
+async def test_evolve_on_ray_writes_the_in_process_records(ray_cluster, tmp_path) -> None:
+    from phalanx.agents.selfevolve import evolve_dataset, load_instances, parse_modes, read_evolved
+
+    instances = load_instances("embedded:kinship", limit=6)
+    modes = parse_modes("paraphrase,polarity,alternative")
+    models = ("scripted:evolve-generator", "scripted:evolve-verifier")
+    local = await evolve_dataset(instances, modes, *models, tmp_path / "here", concurrency=2)
+    ray = RayExecutor(address=ray_cluster.address, shard_size=2)
+    remote = await evolve_dataset(instances, modes, *models, tmp_path / "there", concurrency=2, ray=ray)
+    assert remote.written == local.written == 18 and remote.counts == local.counts and not remote.errors
+
+    def records(folder: Path) -> dict[str, dict]:
+        return {r.id: r.model_dump() for r in read_evolved(folder)}
+
+    assert records(tmp_path / "there") == records(tmp_path / "here")
+    again = await evolve_dataset(instances, modes, *models, tmp_path / "there", concurrency=2, ray=ray)
+    assert again.written == 0 and again.skipped == 18  # a rerun resumes: nothing is done twice

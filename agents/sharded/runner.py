@@ -25,7 +25,8 @@ class ShardWork(Protocol):
     """What a sharded job does on a node. Pickled and shipped to every node's worker.
 
     Contract: `open` runs once per worker before its first record (load models, open the
-    sandbox) and raises the job's own errors for bad settings; `run` returns one record's
+    sandbox) and raises the job's own errors for bad settings; a node runs `concurrency`
+    records at once, whatever number of shards it holds; `run` returns one record's
     result (any picklable value) and raises only for bugs; `key` names a record uniquely
     (the same key the job's results file is indexed by).
     """
@@ -61,6 +62,8 @@ class ShardWorker:
     def __init__(self, work: ShardWork) -> None:
         self.work = work
         self.opened: asyncio.Task | None = None
+        # One gate for the node: `concurrency` records at once however many shards it holds.
+        self.gate: asyncio.Semaphore | None = None
 
     async def ready(self) -> None:
         if self.opened is None:
@@ -69,7 +72,9 @@ class ShardWorker:
 
     async def run_shard(self, records: list[Any]) -> AsyncIterator[tuple[str, Any]]:
         await self.ready()
-        gate = asyncio.Semaphore(max(1, self.work.concurrency))
+        if self.gate is None:
+            self.gate = asyncio.Semaphore(max(1, self.work.concurrency))
+        gate = self.gate
 
         async def one(record: Any) -> tuple[str, Any]:
             async with gate:

@@ -234,7 +234,7 @@ async def audit_toolsword(
         raise PolicyConfigError("with ray, give the model, judge and guard judge as specs: each node loads them")
     if ray is None:  # loaded before the folder is claimed, so a bad spec claims nothing
         under_test = load_model(model)
-        judge_llm = None if judge in (None, "rules") else load_model(judge)  # type: ignore[arg-type]
+        judge_llm = None if judge in (None, "rules") else load_model(judge)
     guard_llm = None if guard_judge is None or ray is not None else load_model(guard_judge)
     stack = PolicyStack(policies, judge=guard_llm)
     meta: dict[str, Any] = {

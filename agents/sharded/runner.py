@@ -31,7 +31,10 @@ class ShardWork(Protocol):
     (the same key the job's results file is indexed by).
     """
 
-    concurrency: int
+    @property
+    def concurrency(self) -> int:
+        """Records a node runs at once."""
+        ...
 
     def key(self, record: Any) -> str: ...
 

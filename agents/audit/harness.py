@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from phalanx.agents.audit import scripted_agents  # noqa: F401  (registers scripted:comply / refuse)
 from phalanx.agents.audit.answer_text import GUARD_REFUSAL
@@ -230,11 +230,13 @@ async def audit_toolsword(
     records = _first_per_group(load_toolsword(data_dir, names), limit)  # validates everything first
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if ray is not None and not all(isinstance(m, str | None) for m in (model, judge, guard_judge)):
-        raise PolicyConfigError("with ray, give the model, judge and guard judge as specs: each node loads them")
     if ray is None:  # loaded before the folder is claimed, so a bad spec claims nothing
         under_test = load_model(model)
         judge_llm = None if judge in (None, "rules") else load_model(judge)
+    elif not all(isinstance(m, str | None) for m in (model, judge, guard_judge)):
+        raise PolicyConfigError(
+            "with ray, give the model, judge and guard judge as specs: each node loads them"
+        )
     guard_llm = None if guard_judge is None or ray is not None else load_model(guard_judge)
     stack = PolicyStack(policies, judge=guard_llm)
     meta: dict[str, Any] = {
@@ -256,14 +258,17 @@ async def audit_toolsword(
     if ray is not None:
         from phalanx.agents.audit.sharded import AuditShardWork, replay_on_ray
 
-        work = AuditShardWork(
-            model, judge, guard_judge, stack.config, mode, overlap, max_new_tokens, concurrency  # type: ignore[arg-type]
-        )
-        names_of_runs = [run for run, _ in runs]
-        done = await replay_on_ray(work, names_of_runs, records, out / RESULTS_FILE, ray, progress)
+        specs = cast(tuple[str, str | None, str | None], (model, judge, guard_judge))  # checked above
+        work = AuditShardWork(*specs, stack.config, mode, overlap, max_new_tokens, concurrency)
+        done = await replay_on_ray(work, [run for run, _ in runs], records, out / RESULTS_FILE, ray, progress)
     else:
         replay = _Replay(
-            under_test, judge_llm, mode=mode, overlap=overlap, progress=progress, max_new_tokens=max_new_tokens
+            under_test,
+            judge_llm,
+            mode=mode,
+            overlap=overlap,
+            progress=progress,
+            max_new_tokens=max_new_tokens,
         )
         done = await replay.run_all(runs, records, out / RESULTS_FILE, concurrency)
     rows = [done[f"{run}/{r.id}"] for run, _ in runs for r in records]

@@ -103,18 +103,7 @@ async def run_batch(
     async def one(i: int) -> None:
         job = job_list[i]
         async with sem:
-            if breaker.reason is not None:
-                res = _not_run(job, breaker.reason)
-            else:
-                try:
-                    res = await executor.run(job.problem, job.program)
-                except SandboxUnavailable as exc:
-                    res = _not_run(job, str(exc))
-                    breaker.failed(str(exc))
-                else:
-                    breaker.reset()
-        res.sample = job.sample
-        res.program_sha = program_sha(job.program)
+            res = await run_job(executor, job, breaker)
         results[i] = res
         if out_fh is not None and res.infra_error is None:
             out_fh.write(res.model_dump_json() + "\n")
@@ -138,6 +127,23 @@ async def run_batch(
         if out_fh is not None:
             out_fh.close()
     return [r for r in results if r is not None]
+
+
+async def run_job(executor: Executor, job: Job, breaker: _Breaker) -> ProgramResult:
+    """One job's result; a job the sandbox cannot run is "not run" (and counts towards `breaker`)."""
+    if breaker.reason is not None:
+        res = _not_run(job, breaker.reason)
+    else:
+        try:
+            res = await executor.run(job.problem, job.program)
+        except SandboxUnavailable as exc:
+            res = _not_run(job, str(exc))
+            breaker.failed(str(exc))
+        else:
+            breaker.reset()
+    res.sample = job.sample
+    res.program_sha = program_sha(job.program)
+    return res
 
 
 def _not_run(job: Job, why: str) -> ProgramResult:
@@ -233,7 +239,7 @@ async def run_batch_in_sandbox(
     out_path = out_dir / "results.jsonl" if out_dir else None
     if ray is not None:
         if sandbox is not None:
-            raise ExecutorError("ray: pass the sandbox backend by name; an open sandbox stays on this machine")
+            raise ExecutorError("with ray, name the sandbox backend: an open sandbox stays on this machine")
         from phalanx.agents.stepcoder.sharded import AppsShardWork, run_batch_on_ray
 
         work = AppsShardWork(backend, image, workers, config)

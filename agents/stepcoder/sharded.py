@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from phalanx.agents.sharded import RayExecutor, run_sharded
-from phalanx.agents.stepcoder.batch import Job, _Breaker, _not_run, _Progress, program_sha, read_results
+from phalanx.agents.stepcoder.batch import Job, _Breaker, _Progress, program_sha, read_results, run_job
 from phalanx.agents.stepcoder.executor import Executor, ExecutorConfig
 from phalanx.agents.stepcoder.sandboxes import open_apps_sandbox
 from phalanx.agents.stepcoder.types import ProgramResult
-from phalanx.sandbox import SandboxUnavailable
 
 
 @dataclass
@@ -49,20 +48,7 @@ class AppsShardWork:
         self._state.update(sandbox=sandbox, executor=Executor(sandbox, self.config), breaker=_Breaker(8))
 
     async def run(self, job: Job) -> ProgramResult:
-        breaker: _Breaker = self._state["breaker"]
-        if breaker.reason is not None:
-            res = _not_run(job, breaker.reason)
-        else:
-            try:
-                res = await self._state["executor"].run(job.problem, job.program)
-            except SandboxUnavailable as exc:
-                res = _not_run(job, str(exc))
-                breaker.failed(str(exc))
-            else:
-                breaker.reset()
-        res.sample = job.sample
-        res.program_sha = program_sha(job.program)
-        return res
+        return await run_job(self._state["executor"], job, self._state["breaker"])
 
     async def close(self) -> None:
         sandbox = self._state.pop("sandbox", None)

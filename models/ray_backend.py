@@ -171,6 +171,7 @@ class RayChatModel:
         num_cpus: CPUs Ray reserves for each replica.
         num_gpus: GPUs Ray reserves for each replica (a GPU backend then sees just its own).
         address: Ray cluster address (see the module docstring).
+        start_timeout_s: how long the replicas may take to be placed and load the model.
 
     Raises:
         ModelUnavailable: Ray missing, cluster unreachable, or a replica could not start.
@@ -185,8 +186,10 @@ class RayChatModel:
         num_cpus: float = 1,
         num_gpus: float = 0,
         address: str | None = None,
+        start_timeout_s: float = 600,
     ) -> None:
         ray = connect(address, f"ray:{spec}")
+        _check_resources(ray, spec, num_cpus, num_gpus)
         actor = ray.remote(ModelReplica).options(
             num_cpus=num_cpus, num_gpus=num_gpus, scheduling_strategy="SPREAD", max_concurrency=1000
         )
@@ -196,10 +199,16 @@ class RayChatModel:
         self._alive = [True] * replicas
         self._turn = itertools.count()
         try:
-            infos = ray.get([r.describe.remote() for r in self._replicas])
+            infos = ray.get([r.describe.remote() for r in self._replicas], timeout=start_timeout_s)
         except ray.exceptions.RayTaskError as exc:
             self._kill()
             raise _cause(exc) from None
+        except ray.exceptions.GetTimeoutError:
+            self._kill()
+            raise ModelUnavailable(
+                f"ray:{spec}: the replicas did not load within {start_timeout_s:.0f} s (no node with "
+                f"{num_cpus} free CPUs and {num_gpus} free GPUs?); free resources or lower them"
+            ) from None
         except ray.exceptions.RayError as exc:
             self._kill()
             raise ModelUnavailable(f"ray:{spec}: a replica could not start: {exc}") from exc
@@ -275,6 +284,17 @@ class RayChatModel:
         await asyncio.gather(*(r.aclose.remote() for r in alive), return_exceptions=True)
         self._kill()
         self._alive = [False] * len(self._alive)
+
+
+def _check_resources(ray: Any, spec: str, num_cpus: float, num_gpus: float) -> None:
+    """Refuse a replica no node could ever hold (Ray would wait for it forever)."""
+    for name, need in (("CPU", num_cpus), ("GPU", num_gpus)):
+        most = max((n["Resources"].get(name, 0) for n in ray.nodes() if n.get("Alive")), default=0)
+        if need > most:
+            raise ModelUnavailable(
+                f"ray:{spec}: a replica asks for {need:g} {name}s but the largest node has {most:g}; "
+                f"lower num_{name.lower()}s or add such a node"
+            )
 
 
 def _cause(exc: Any) -> Exception:

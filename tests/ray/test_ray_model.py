@@ -64,6 +64,11 @@ async def test_a_lost_replica_is_routed_around(ray_cluster) -> None:
         await model.aclose()
 
 
+def test_a_replica_no_node_can_hold_is_refused(ray_cluster) -> None:
+    with pytest.raises(ModelUnavailable, match="asks for 1 GPUs but the largest node has 0"):
+        load_model("ray:scripted:comply?num_gpus=1")
+
+
 def test_a_bad_inner_spec_raises_its_own_error(ray_cluster) -> None:
     with pytest.raises(ModelSpecError, match="not of the form SCHEME:TARGET"):
         load_model("ray:no-scheme-here?replicas=1&num_cpus=0")

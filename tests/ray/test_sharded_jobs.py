@@ -104,3 +104,23 @@ async def test_evolve_on_ray_writes_the_in_process_records(ray_cluster, tmp_path
     assert records(tmp_path / "there") == records(tmp_path / "here")
     again = await evolve_dataset(instances, modes, *models, tmp_path / "there", concurrency=2, ray=ray)
     assert again.written == 0 and again.skipped == 18  # a rerun resumes: nothing is done twice
+
+
+@pytest.mark.requires_docker
+async def test_apps_eval_on_ray_gives_the_in_process_pass_at_k(ray_cluster, sample_path, tmp_path) -> None:
+    from phalanx.agents.stepcoder import evaluate_model
+    from phalanx.models.scripted import ScriptedModel
+
+    problems = load_problems(sample_path, limit=4)
+
+    def answer(messages, tools):  # the canonical solution, except for the second problem
+        p = next(p for p in problems if p.prompt.strip() in (messages[-1].content or ""))
+        return f"```python\n{'print(0)' if p is problems[1] else p.canonical_solution}\n```"
+
+    model = ScriptedModel(answer, name="scripted:canonical")
+    ray = RayExecutor(address=ray_cluster.address, shard_size=2)
+    args = dict(data=sample_path, limit=4, temperature=0.0, progress=False, workers=1)
+    here = await evaluate_model(model, out_dir=tmp_path / "here", **args)
+    there = await evaluate_model(model, out_dir=tmp_path / "there", ray=ray, **args)
+    assert there.model_dump() == here.model_dump()
+    assert here.overall.pass_at["1"] == 0.75

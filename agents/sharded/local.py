@@ -7,13 +7,26 @@ with `ray start` on each machine instead (README "Scaling out on Ray").
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
-# Ray swaps 127.0.0.1 for the machine's routable IP unless the cluster is local-only; this is
-# the switch Ray itself uses for that. It must be set before Ray is first imported.
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+from phalanx.agents.sharded.executor import RayJobError
 
 LOOPBACK = "127.0.0.1"
+LOCAL_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+"""Ray swaps 127.0.0.1 for the machine's routable IP unless told the cluster is local-only; this
+is the switch Ray itself uses for that, read once when Ray is imported. Only `LocalCluster` sets
+it, so a process that joins a real cluster keeps Ray's own addresses."""
+
+
+def _keep_ray_on_loopback() -> None:
+    if "ray" not in sys.modules:
+        os.environ[LOCAL_ONLY] = "0"
+    elif os.environ.get(LOCAL_ONLY) != "0":
+        raise RayJobError(
+            "LocalCluster: Ray was imported before the cluster was started, so it would use this "
+            "machine's routable IP instead of 127.0.0.1; start the LocalCluster before importing ray"
+        )
 
 
 class LocalCluster:
@@ -31,6 +44,7 @@ class LocalCluster:
     def __init__(self, nodes: int = 2, *, num_cpus: int = 1) -> None:
         from phalanx.models.ray_backend import import_ray
 
+        _keep_ray_on_loopback()
         import_ray("LocalCluster")
         from ray.cluster_utils import Cluster
 

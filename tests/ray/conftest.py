@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 
 import pytest
 
-from phalanx.agents.sharded import LocalCluster  # before Ray is imported: keeps it on loopback
+from phalanx.agents.sharded import LocalCluster
 
 
 @pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[LocalCluster]:
+def ray_installed() -> None:
+    """Skip (fail under CI=true) without Ray; checked without importing it, which would fix its
+    addresses before `LocalCluster` can keep them on 127.0.0.1."""
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("needs Ray: pip install 'phalanx[ray]'")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(ray_installed: None) -> Iterator[LocalCluster]:
     """The session's cluster, this process connected to it as the driver."""
-    pytest.importorskip("ray", reason="needs Ray: pip install 'phalanx[ray]'")
     with LocalCluster(nodes=2) as cluster:
         yield cluster

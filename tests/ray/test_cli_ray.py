@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from typer.testing import CliRunner
 
 from phalanx.cli.app import app
@@ -30,8 +29,7 @@ def test_audit_with_ray_prints_the_in_process_summary(ray_cluster, tmp_path) -> 
     assert json.loads(there.stdout) == json.loads(here.stdout)
 
 
-def test_an_unreachable_cluster_is_reported_without_a_traceback(tmp_path) -> None:
-    pytest.importorskip("ray", reason="needs Ray: pip install 'phalanx[ray]'")
+def test_an_unreachable_cluster_is_reported_without_a_traceback(ray_cluster, tmp_path) -> None:
     result = runner.invoke(
         app, ["apps", "verify", "--limit", "1", "--out", str(tmp_path), "--ray", "127.0.0.1:1", "--json"]
     )

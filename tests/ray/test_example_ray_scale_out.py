@@ -12,8 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.requires_docker
-def test_ray_example_runs(tmp_path: Path) -> None:
-    pytest.importorskip("ray", reason="needs Ray: pip install 'phalanx[ray]'")
+def test_ray_example_runs(ray_installed, tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "ray_scale_out.py"), str(tmp_path)],
         capture_output=True,

@@ -74,7 +74,6 @@ def test_a_bad_inner_spec_raises_its_own_error(ray_cluster) -> None:
         load_model("ray:no-scheme-here?replicas=1&num_cpus=0")
 
 
-def test_an_unreachable_cluster_is_a_clear_error() -> None:
-    pytest.importorskip("ray", reason="needs Ray: pip install 'phalanx[ray]'")
+def test_an_unreachable_cluster_is_a_clear_error(ray_cluster) -> None:
     with pytest.raises(ModelUnavailable, match="no Ray cluster answers at 127.0.0.1:1"):
         load_model("ray:scripted:comply?address=127.0.0.1:1")

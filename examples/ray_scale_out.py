@@ -1,4 +1,4 @@
-"""Scale out on Ray: a model served by replica actors, an audit and an APPS+ verification in shards.
+"""Scale out on Ray: a model on replica actors, an audit and APPS+ in shards, a sandbox per node.
 
 Run: python examples/ray_scale_out.py [OUT_DIR]      (needs `pip install 'phalanx[ray]'` and Docker)
 Starts a two-node Ray cluster on 127.0.0.1 (`LocalCluster`). On a real cluster, start Ray on each
@@ -16,6 +16,7 @@ from pathlib import Path
 from phalanx.agents import audit_toolsword, verify_apps
 from phalanx.agents.sharded import LocalCluster, RayExecutor
 from phalanx.models import Message, load_model
+from phalanx.sandbox import open_sandbox, run_python
 
 
 async def main(cluster: LocalCluster, out: Path) -> None:
@@ -41,6 +42,12 @@ async def main(cluster: LocalCluster, out: Path) -> None:
     print(audit.text())
     apps = await verify_apps(limit=8, out_dir=out / "apps", workers=1, progress=False, ray=ray)
     print(f"APPS+ canonical solutions verified on Ray: {apps.passed}/{apps.problems} passed")
+
+    # 3. A sandbox over the cluster: one Docker pool per node, executions where slots are free.
+    sandbox = open_sandbox("ray", slots_per_node=2, address=cluster.address)
+    squares = await asyncio.gather(*(run_python(sandbox, f"print({i} * {i})") for i in range(6)))
+    print("squares from the nodes:", [r.stdout.strip() for r in squares], sandbox.executions_per_node)
+    await sandbox.aclose()
 
 
 if __name__ == "__main__":

@@ -22,4 +22,5 @@ def test_ray_example_runs(ray_installed, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "ray:scripted:comply: 4 replies, calls per replica [2, 2]" in proc.stdout
     assert "APPS+ canonical solutions verified on Ray: 8/8 passed" in proc.stdout
+    assert "squares from the nodes: ['0', '1', '4', '9', '16', '25']" in proc.stdout
     assert len((tmp_path / "audit" / "results.jsonl").read_text().splitlines()) == 8  # 2 x (MQ, RC) x 2 runs

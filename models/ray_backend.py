@@ -259,7 +259,7 @@ class RayChatModel:
                 return await self._call(self._replicas[i], args, on_token)
             except self._ray.exceptions.RayTaskError as exc:
                 raise _cause(exc) from None
-            except self._ray.exceptions.RayActorError:
+            except (self._ray.exceptions.RayActorError, self._ray.exceptions.ObjectLostError):
                 self._alive[i] = False  # that replica (or its node) is gone; try the next one
             finally:
                 self._in_flight[i] -= 1

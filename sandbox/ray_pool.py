@@ -128,7 +128,7 @@ class RaySandbox:
             except self._ray.exceptions.RayTaskError as exc:
                 cause = getattr(exc, "cause", None)
                 raise cause if isinstance(cause, Exception) else SandboxUnavailable(str(exc)) from None
-            except self._ray.exceptions.RayActorError:
+            except (self._ray.exceptions.RayActorError, self._ray.exceptions.ObjectLostError):
                 self._alive[i] = False  # the node (or its pool) is gone: run it on another
                 self.retried += 1
                 continue

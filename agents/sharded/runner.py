@@ -190,7 +190,8 @@ class _Dispatch:
 
     async def _lane(self, worker: Any) -> None:
         """One slot of one worker: take shards until none are queued or running elsewhere."""
-        lost = self.ray.exceptions.RayActorError
+        # The worker died, or its node did, taking results stored there with it.
+        lost = (self.ray.exceptions.RayActorError, self.ray.exceptions.ObjectLostError)
         while self.queue or self.running:
             if not self.queue:  # a shard still running elsewhere may come back if its node dies
                 self.changed.clear()

@@ -66,9 +66,9 @@ class LocalCluster:
         """`127.0.0.1:PORT` of the head node."""
         return str(self.cluster.address)
 
-    def add_node(self) -> Any:
-        """Start one more node; returns its handle (for `remove_node`)."""
-        return self.cluster.add_node(num_cpus=self.num_cpus, node_ip_address=LOOPBACK)
+    def add_node(self, num_gpus: int = 0) -> Any:
+        """Start one more node (offering `num_gpus` of this machine's GPUs); returns its handle."""
+        return self.cluster.add_node(num_cpus=self.num_cpus, num_gpus=num_gpus, node_ip_address=LOOPBACK)
 
     def remove_node(self, node: Any) -> None:
         """Kill a node at once, as a crashed machine would go."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from phalanx.cli.errors import fail
+from phalanx.cli.ray_option import ray_executor, ray_option
 
 apps_app = typer.Typer(
     help="APPS+ (StepCoder): verify the dataset, evaluate code models.", no_args_is_help=True
@@ -44,6 +45,7 @@ def verify(
     case_timeout: float = typer.Option(4.0, "--case-timeout", help="seconds per test case"),
     compare: str = typer.Option("official", "--compare", help=_COMPARE_HELP),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+    ray: str | None = ray_option(),
 ) -> None:
     """Run every canonical solution against its own tests; report the problems that fail.
 
@@ -51,6 +53,7 @@ def verify(
     with the same --out to run just those), 2 bad input or no sandbox.
     """
     from phalanx.agents import verify_apps
+    from phalanx.agents.sharded import RayJobError
     from phalanx.agents.stepcoder import StepCoderError
     from phalanx.sandbox import SandboxError
 
@@ -65,9 +68,10 @@ def verify(
                 limit=limit,
                 config=_executor_config(compare, case_timeout_s=case_timeout),
                 progress=not as_json,
+                ray=ray_executor(ray),
             )
         )
-    except (StepCoderError, SandboxError) as exc:
+    except (StepCoderError, SandboxError, RayJobError) as exc:
         fail(str(exc))
     if as_json:
         typer.echo(json.dumps(summary.model_dump(mode="json"), indent=2))
@@ -139,12 +143,14 @@ def evaluate(
     limit: int | None = typer.Option(None, "--limit", min=1, help="only the first N problems"),
     compare: str = typer.Option("official", "--compare", help=_COMPARE_HELP),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+    ray: str | None = ray_option(),
 ) -> None:
     """Generate N samples per problem with a model, execute them, report pass@k per difficulty.
 
     Exit status: 0 done, 3 some samples could not run (sandbox faults; their problems are left out
     of pass@k: rerun with the same --out), 2 bad input, no model or no sandbox.
     """
+    from phalanx.agents.sharded import RayJobError
     from phalanx.agents.stepcoder import StepCoderError, evaluate_model
     from phalanx.models import ModelSpecError, ModelUnavailable
     from phalanx.sandbox import SandboxError
@@ -170,9 +176,10 @@ def evaluate(
                 config=_executor_config(compare, stop_on_failure=True),
                 model_concurrency=model_concurrency,
                 progress=not as_json,
+                ray=ray_executor(ray),
             )
         )
-    except (StepCoderError, SandboxError, ModelSpecError, ModelUnavailable, ValueError) as exc:
+    except (StepCoderError, SandboxError, ModelSpecError, ModelUnavailable, RayJobError, ValueError) as exc:
         fail(str(exc))
     if as_json:
         typer.echo(json.dumps(summary.model_dump(mode="json"), indent=2))

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from phalanx.cli.errors import fail
+from phalanx.cli.ray_option import ray_executor, ray_option
 
 audit_app = typer.Typer(help="Safety audits of tool-using agents.", no_args_is_help=True)
 
@@ -68,6 +69,7 @@ def toolsword(
         ),
     ] = 16,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json to stdout.")] = False,
+    ray: str | None = ray_option(),
 ) -> None:
     """Replay ToolSword scenarios through the tool-calling agent with and without policies; judge and report."""
     import asyncio
@@ -75,6 +77,7 @@ def toolsword(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from phalanx.agents import audit_toolsword
+    from phalanx.agents.sharded import RayJobError
     from phalanx.models import ModelError
     from phalanx.policies import PolicyError
 
@@ -108,9 +111,10 @@ def toolsword(
                     progress=progress,
                     concurrency=concurrency,
                     max_new_tokens=max_new_tokens,
+                    ray=ray_executor(ray),
                 )
             )
-        except (PolicyError, ModelError) as exc:
+        except (PolicyError, ModelError, RayJobError) as exc:
             fail(str(exc))
     if as_json:
         typer.echo(summary.to_json())

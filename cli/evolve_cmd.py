@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from phalanx.cli.errors import fail
+from phalanx.cli.ray_option import ray_executor, ray_option
 
 
 class _EvolveGroup(TyperGroup):
@@ -59,6 +60,7 @@ def run(
         False, "--no-prefilter", help="Evolve every original (skip the pre-filter)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    ray: str | None = ray_option(),
 ) -> None:
     """Evolve DATA with generator/verifier agents into OUT/evolved.jsonl (re-run to resume)."""
     from rich.console import Console
@@ -72,6 +74,7 @@ def run(
         load_instances,
         parse_modes,
     )
+    from phalanx.agents.sharded import RayJobError
     from phalanx.models import ModelError
 
     try:
@@ -103,9 +106,10 @@ def run(
                     prompt_dir=prompt_dir,
                     on_record=lambda _r: progress.advance(task),
                     source=data,
+                    ray=ray_executor(ray),
                 )  # fmt: skip
             )
-        except (ModelError, ValueError) as exc:
+        except (ModelError, RayJobError, ValueError) as exc:
             fail(str(exc))
         progress.update(task, completed=total)
     if as_json:

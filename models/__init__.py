@@ -1,7 +1,7 @@
 """phalanx.models: chat-model backends behind one `ChatModel` protocol, and model methods.
 
 Backend classes are exported lazily (importing this package does not import torch,
-httpx or fastapi): `HFChatModel`, `OpenAICompatModel`, `VLLMChatModel`, `ScriptedModel`,
+httpx or fastapi): `HFChatModel`, `OpenAICompatModel`, `VLLMChatModel`, `RayChatModel`, `ScriptedModel`,
 `MicroBatcher`, `BackgroundServer`, `build_app`, `serve_model` (blocking), `is_loopback`,
 `GenerationEngine`, `PrefixCache`, `GrammarCompiler`, `GrammarError`; model methods and
 checkpoints: `install_longheads`, `LongHeadsCache`, `HagChatModel`, `HagConfig`, `R3ChatModel`,
@@ -46,6 +46,7 @@ _LAZY = {
     "HFChatModel": "phalanx.models.hf",
     "OpenAICompatModel": "phalanx.models.openai_compat",
     "VLLMChatModel": "phalanx.models.vllm_backend",
+    "RayChatModel": "phalanx.models.ray_backend",
     "ScriptedModel": "phalanx.models.scripted",
     "MicroBatcher": "phalanx.models.batching",
     "BackgroundServer": "phalanx.models.serve",

@@ -72,6 +72,7 @@ BUILTIN_BACKENDS = (
     "hf",
     "openai_compat",
     "vllm_backend",
+    "ray_backend",
     "longheads.backend",
     "hag.node",
     "checkpoints.r3",
@@ -96,7 +97,8 @@ def load_model(spec: str | ChatModel) -> ChatModel:
     """Build a chat model from a spec string.
 
     Specs: `hf:PATH_OR_DIR`, `openai:BASE_URL#MODEL`, `vllm:PATH[?tp=N]`, `scripted:FILE_OR_NAME`,
-    `longheads:SPEC?chunk=256&budget=4096`, `hag:SPEC`, `r3:PATH`, `regions:PATH`;
+    `longheads:SPEC?chunk=256&budget=4096`, `hag:SPEC`, `r3:PATH`, `regions:PATH`,
+    `ray:SPEC?replicas=N` (SPEC served by N Ray actors);
     a bare model-store name (`smollm2-135m-instruct`) means `hf:NAME`.
     A `ChatModel` instance is returned unchanged.
 

@@ -1,4 +1,5 @@
-"""phalanx.sandbox: isolated execution of programs (Docker warm pool; local for development only)."""
+"""phalanx.sandbox: isolated execution of programs (Docker warm pool; local for development only; `ray`:
+one pool per node of a Ray cluster)."""
 
 from typing import Any
 
@@ -15,6 +16,7 @@ __all__ = [
     "ExecResult",
     "Limits",
     "LocalSandbox",
+    "RaySandbox",
     "Sandbox",
     "SandboxConfigError",
     "SandboxError",
@@ -34,6 +36,10 @@ def __getattr__(name: str) -> Any:
         from phalanx.sandbox.docker import DockerSandbox
 
         return DockerSandbox
+    if name == "RaySandbox":
+        from phalanx.sandbox.ray_pool import RaySandbox
+
+        return RaySandbox
     if name == "LocalSandbox":
         from phalanx.sandbox.local import LocalSandbox
 

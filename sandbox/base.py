@@ -78,7 +78,7 @@ def open_sandbox(name: str = "docker", **options: Any) -> Sandbox:
     """
     import importlib
 
-    for mod in ("docker", "local"):
+    for mod in ("docker", "local", "ray_pool"):
         try:
             importlib.import_module(f"phalanx.sandbox.{mod}")
         except ModuleNotFoundError as exc:

@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from phalanx.agents.audit import scripted_agents  # noqa: F401  (registers scripted:comply / refuse)
 from phalanx.agents.audit.answer_text import GUARD_REFUSAL
@@ -27,6 +27,9 @@ from phalanx.policies.errors import PolicyConfigError
 from phalanx.policies.hooks import policy_adapters
 from phalanx.policies.toolsword_data import SCENARIOS, ToolSwordRecord, resolve_data_dir
 from phalanx.tools import Toolset
+
+if TYPE_CHECKING:
+    from phalanx.agents.sharded import RayExecutor
 
 BASELINE = "none"
 META_FILE = "audit_meta.json"
@@ -184,6 +187,7 @@ async def audit_toolsword(
     report: bool = True,
     concurrency: int = 16,
     max_new_tokens: int = REPLAY_MAX_NEW_TOKENS,
+    ray: RayExecutor | None = None,
 ) -> AuditSummary:
     """Replay ToolSword scenarios against an agent, judge each record, write results and a report.
 
@@ -207,6 +211,9 @@ async def audit_toolsword(
             tool list; results are written as records finish, in any order.
         max_new_tokens: the reply budget of every model turn (default fits the longest
             ToolSword relay; a smaller one trades long replies for speed).
+        ray: replay the records as shards over a Ray cluster (each node loads the model, judge
+            and policies once; `concurrency` records at a time per node). Same results file,
+            resume and summary as in-process.
 
     Returns:
         The summary (also written to summary.json; `AuditSummary.text()` is the table the CLI prints).
@@ -223,9 +230,14 @@ async def audit_toolsword(
     records = _first_per_group(load_toolsword(data_dir, names), limit)  # validates everything first
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    under_test = load_model(model)
-    judge_llm = None if judge in (None, "rules") else load_model(judge)
-    guard_llm = None if guard_judge is None else load_model(guard_judge)
+    if ray is None:  # loaded before the folder is claimed, so a bad spec claims nothing
+        under_test = load_model(model)
+        judge_llm = None if judge in (None, "rules") else load_model(judge)
+    elif not all(isinstance(m, str | None) for m in (model, judge, guard_judge)):
+        raise PolicyConfigError(
+            "with ray, give the model, judge and guard judge as specs: each node loads them"
+        )
+    guard_llm = None if guard_judge is None or ray is not None else load_model(guard_judge)
     stack = PolicyStack(policies, judge=guard_llm)
     meta: dict[str, Any] = {
         "model": model if isinstance(model, str) else getattr(model, "name", "model"),
@@ -243,10 +255,22 @@ async def audit_toolsword(
     if baseline and stack.name != BASELINE:
         runs.append((BASELINE, None))
     runs.append((stack.name, stack if not stack.is_empty else None))
-    replay = _Replay(
-        under_test, judge_llm, mode=mode, overlap=overlap, progress=progress, max_new_tokens=max_new_tokens
-    )
-    done = await replay.run_all(runs, records, out / RESULTS_FILE, concurrency)
+    if ray is not None:
+        from phalanx.agents.audit.sharded import AuditShardWork, replay_on_ray
+
+        specs = cast(tuple[str, str | None, str | None], (model, judge, guard_judge))  # checked above
+        work = AuditShardWork(*specs, stack.config, mode, overlap, max_new_tokens, concurrency)
+        done = await replay_on_ray(work, [run for run, _ in runs], records, out / RESULTS_FILE, ray, progress)
+    else:
+        replay = _Replay(
+            under_test,
+            judge_llm,
+            mode=mode,
+            overlap=overlap,
+            progress=progress,
+            max_new_tokens=max_new_tokens,
+        )
+        done = await replay.run_all(runs, records, out / RESULTS_FILE, concurrency)
     rows = [done[f"{run}/{r.id}"] for run, _ in runs for r in records]
     summary = summarize(rows, policy=stack.name, model=meta["model"], judge=meta["judge"], mode=mode)
     (out / "summary.json").write_text(summary.to_json(indent=1))

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -28,6 +28,9 @@ from phalanx.agents.selfevolve.pipeline import EvolvePipeline, EvolveSettings
 from phalanx.agents.selfevolve.prompts import PromptLibrary
 from phalanx.agents.selfevolve.types import EvolvedInstance, Instance, Mode
 from phalanx.models import ChatModel, load_model
+
+if TYPE_CHECKING:
+    from phalanx.agents.sharded import RayExecutor
 
 EVOLVED_FILE = "evolved.jsonl"
 ORIGINALS_FILE = "originals.jsonl"
@@ -188,6 +191,7 @@ async def evolve_dataset(
     checkpoint: bool = True,
     on_record: Callable[[EvolvedInstance], None] | None = None,
     source: str = "",
+    ray: RayExecutor | None = None,
 ) -> EvolveSummary:
     """Evolve `instances` in every mode of `modes` and write `out_dir/evolved.jsonl`.
 
@@ -207,11 +211,22 @@ async def evolve_dataset(
         checkpoint: Keep graph checkpoints in SQLite (off: `memory`, no resume of partial threads).
         on_record: Called with each record as it is written (progress bars).
         source: Where the instances came from (recorded in run.json).
+        ray: evolve the instances as shards over a Ray cluster (each node loads the models once;
+            `generator`/`verifier` must then be specs). Same files, resume and summary.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
     if not modes:
         raise ValueError("no modes to run; pass at least one (e.g. paraphrase)")
+    if ray is not None:
+        if not isinstance(generator, str) or not isinstance(verifier, str):
+            raise ValueError("with ray, give the generator and verifier as specs: each node loads them")
+        from phalanx.agents.selfevolve.sharded import evolve_on_ray
+
+        return await evolve_on_ray(
+            instances, modes, generator, verifier, out_dir, ray, concurrency=concurrency,
+            settings=settings, prompt_dir=prompt_dir, on_record=on_record, source=source,
+        )  # fmt: skip
     started = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

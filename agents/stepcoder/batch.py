@@ -6,13 +6,16 @@ import asyncio
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from phalanx.agents.stepcoder.errors import DatasetError
+from phalanx.agents.stepcoder.errors import DatasetError, ExecutorError
 from phalanx.agents.stepcoder.executor import Executor, ExecutorConfig
 from phalanx.agents.stepcoder.sandboxes import APPS_IMAGE, open_apps_sandbox
 from phalanx.agents.stepcoder.types import Problem, ProgramResult
 from phalanx.sandbox import Sandbox, SandboxUnavailable
+
+if TYPE_CHECKING:
+    from phalanx.agents.sharded import RayExecutor
 
 
 class Job(NamedTuple):
@@ -100,18 +103,7 @@ async def run_batch(
     async def one(i: int) -> None:
         job = job_list[i]
         async with sem:
-            if breaker.reason is not None:
-                res = _not_run(job, breaker.reason)
-            else:
-                try:
-                    res = await executor.run(job.problem, job.program)
-                except SandboxUnavailable as exc:
-                    res = _not_run(job, str(exc))
-                    breaker.failed(str(exc))
-                else:
-                    breaker.reset()
-        res.sample = job.sample
-        res.program_sha = program_sha(job.program)
+            res = await run_job(executor, job, breaker)
         results[i] = res
         if out_fh is not None and res.infra_error is None:
             out_fh.write(res.model_dump_json() + "\n")
@@ -135,6 +127,23 @@ async def run_batch(
         if out_fh is not None:
             out_fh.close()
     return [r for r in results if r is not None]
+
+
+async def run_job(executor: Executor, job: Job, breaker: _Breaker) -> ProgramResult:
+    """One job's result; a job the sandbox cannot run is "not run" (and counts towards `breaker`)."""
+    if breaker.reason is not None:
+        res = _not_run(job, breaker.reason)
+    else:
+        try:
+            res = await executor.run(job.problem, job.program)
+        except SandboxUnavailable as exc:
+            res = _not_run(job, str(exc))
+            breaker.failed(str(exc))
+        else:
+            breaker.reset()
+    res.sample = job.sample
+    res.program_sha = program_sha(job.program)
+    return res
 
 
 def _not_run(job: Job, why: str) -> ProgramResult:
@@ -219,18 +228,31 @@ async def run_batch_in_sandbox(
     out_dir: Path | None = None,
     progress: bool = True,
     description: str = "executing",
+    ray: RayExecutor | None = None,
 ) -> list[ProgramResult]:
     """`run_batch` in `sandbox`, or in one opened from `backend`/`image`/`workers` and closed after.
 
-    With `out_dir`, results go to (and resume from) `out_dir/results.jsonl`.
+    With `out_dir`, results go to (and resume from) `out_dir/results.jsonl`. With `ray`, the
+    jobs run as shards over the cluster's nodes instead, each node in its own sandbox pool of
+    `workers` containers (`sandbox` must then be None: an open sandbox cannot move to a node).
     """
+    out_path = out_dir / "results.jsonl" if out_dir else None
+    if ray is not None:
+        if sandbox is not None:
+            raise ExecutorError("with ray, name the sandbox backend: an open sandbox stays on this machine")
+        from phalanx.agents.stepcoder.sharded import AppsShardWork, run_batch_on_ray
+
+        work = AppsShardWork(backend, image, workers, config)
+        return await run_batch_on_ray(
+            jobs, work, ray, out_path=out_path, progress=progress, description=description
+        )
     own = sandbox is None
     sb = sandbox if sandbox is not None else open_apps_sandbox(backend, image=image, workers=workers)
     try:
         return await run_batch(
             Executor(sb, config),
             jobs,
-            out_path=out_dir / "results.jsonl" if out_dir else None,
+            out_path=out_path,
             concurrency=workers,
             progress=progress,
             description=description,

@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from math import comb
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -20,6 +20,9 @@ from phalanx.agents.stepcoder.types import Problem, ProgramResult
 from phalanx.agents.stepcoder.verify import DIFFICULTY_ORDER
 from phalanx.models import ChatModel, GenerationConfig, Message, load_model
 from phalanx.sandbox import Sandbox
+
+if TYPE_CHECKING:
+    from phalanx.agents.sharded import RayExecutor
 
 SYSTEM_PROMPT = (
     "You are an expert Python programmer. Complete the function below so that it solves the problem "
@@ -188,11 +191,14 @@ async def evaluate_model(
     limit: int | None = None,
     progress: bool = True,
     model_concurrency: int = 16,
+    ray: RayExecutor | None = None,
 ) -> EvalSummary:
     """Generate `n` samples per problem with `model`, execute them, and compute pass@k.
 
     `model_concurrency` samples are requested at once (an in-process `hf:` model decodes
-    them together); `workers` programs execute at once in the sandbox.
+    them together); `workers` programs execute at once in the sandbox. With `ray`, the
+    executions run as shards over a Ray cluster (give the model as `ray:SPEC?replicas=N` to
+    spread the sampling too).
 
     Raises:
         ValueError: a k larger than n. DatasetError, ModelSpecError, SandboxUnavailable: from below.
@@ -220,6 +226,7 @@ async def evaluate_model(
         out_dir=out,
         progress=progress,
         description="executing samples",
+        ray=ray,
     )
     summary = summarise_eval(getattr(chat, "name", str(model)), problems, results, n, ks)
     if out is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
@@ -14,6 +15,9 @@ from phalanx.agents.stepcoder.executor import ExecutorConfig
 from phalanx.agents.stepcoder.sandboxes import APPS_IMAGE
 from phalanx.agents.stepcoder.types import Problem, ProgramResult
 from phalanx.sandbox import Sandbox
+
+if TYPE_CHECKING:
+    from phalanx.agents.sharded import RayExecutor
 
 DIFFICULTY_ORDER = ("introductory", "interview", "competition", "unknown")
 
@@ -126,6 +130,7 @@ async def verify_apps(
     config: ExecutorConfig | None = None,
     limit: int | None = None,
     progress: bool = True,
+    ray: RayExecutor | None = None,
 ) -> VerifySummary:
     """Run each problem's canonical solution against its tests and report the failures.
 
@@ -136,6 +141,8 @@ async def verify_apps(
         out_dir: write `summary.json`, `results.jsonl` (resumable) and `report.html` there.
         config: executor limits.
         limit: only the first `limit` problems.
+        ray: run the executions as shards over a Ray cluster, each node in its own sandbox pool
+            of `workers` containers (same results file, resume and summary as in-process).
 
     Returns:
         The summary; problems the sandbox could not run (infrastructure faults, after retries)
@@ -156,6 +163,7 @@ async def verify_apps(
         out_dir=out,
         progress=progress,
         description="verifying",
+        ray=ray,
     )
     summary = summarise(problems, results)
     if out is not None:

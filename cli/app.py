@@ -17,6 +17,7 @@ from phalanx.cli import (
     longagent_cmd,
     models_cmd,
     policies_cmd,
+    regions_cmd,
     sandbox_cmd,
     serve_cmd,
 )
@@ -45,6 +46,7 @@ for _module in (
     apps_cmd,
     longagent_cmd,
     evolve_cmd,
+    regions_cmd,
 ):
     _module.register(app)
 

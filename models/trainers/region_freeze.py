@@ -102,7 +102,7 @@ def train_region_frozen(
     import torch
     from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
-    settings = settings or FreezeTrainSettings()
+    config = settings or FreezeTrainSettings()
     if not blocks:
         raise ValueError("no token blocks to train on")
     rows = [{"input_ids": torch.tensor(b), "labels": torch.tensor(b)} for b in blocks]
@@ -114,7 +114,7 @@ def train_region_frozen(
             if logs and "loss" in logs:
                 losses.append(float(logs["loss"]))
                 if progress is not None:
-                    progress(state.global_step, settings.steps, float(logs["loss"]))
+                    progress(state.global_step, config.steps, float(logs["loss"]))
 
     callbacks: list[Any] = [_Log()]
     if freeze is not None:
@@ -122,16 +122,16 @@ def train_region_frozen(
     with tempfile.TemporaryDirectory(prefix="phalanx-regions-") as scratch:
         args = TrainingArguments(
             output_dir=scratch,
-            max_steps=settings.steps,
-            per_device_train_batch_size=settings.batch_size,
-            learning_rate=settings.learning_rate,
-            weight_decay=settings.weight_decay,
+            max_steps=config.steps,
+            per_device_train_batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay,
             lr_scheduler_type="constant",
             logging_steps=1,
             save_strategy="no",
             report_to="none",
             disable_tqdm=True,
-            seed=settings.seed,
+            seed=config.seed,
             dataloader_num_workers=0,
             dataloader_pin_memory=False,
         )

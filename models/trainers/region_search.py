@@ -94,7 +94,7 @@ def find_regions(
     extra = {"seq_len": settings.seq_len}
     regions: dict[str, RegionMask] = {}
     for name in ("top", "bottom", "random"):
-        mask = select_region(scores, fraction=settings.fraction, selection=name, seed=settings.seed)  # type: ignore[arg-type]
+        mask = select_region(scores, fraction=settings.fraction, selection=name, seed=settings.seed)
         mask.info = RegionInfo(**{**mask.info.model_dump(), **extra})
         regions["core" if name == "top" else name] = mask
     if settings.monolingual:

@@ -14,6 +14,7 @@ from phalanx.cli import (
     audit_log_cmd,
     demo_cmd,
     evolve_cmd,
+    hag_cmd,
     longagent_cmd,
     models_cmd,
     policies_cmd,
@@ -47,6 +48,7 @@ for _module in (
     longagent_cmd,
     evolve_cmd,
     regions_cmd,
+    hag_cmd,
 ):
     _module.register(app)
 

@@ -5,8 +5,9 @@ Linguistic regions (Zhang et al. 2024): `find_regions`, `score_languages`, `sele
 `train_region_frozen` (`RegionFreeze` and `region_freeze_callback` for any transformers
 `Trainer`), `save_region_frozen` (the checkpoint `regions:` loads), `save_region_masks` /
 `load_region_masks`, and the multilingual text (`load_texts`: Debian fortunes or a folder).
-HAG (Wang et al. 2024): `search_config` / `build_hag_dataset` (per-sample decoding search) and
-`tune_hag` (TRL SFT, optional LoRA; the checkpoint `hag:` loads).
+HAG (Wang et al. 2024): `search_config` (coarse grid, pruning, greedy refinement) and
+`build_hag_dataset` (per-sample search with a chat model and a task metric -> `HagRecord`s), and
+`tune_hag` (TRL SFT, optional LoRA merged before saving; the checkpoint `hag:` loads).
 
 Everything is exported lazily: importing this package does not import torch.
 """
@@ -43,6 +44,25 @@ _LAZY = {
     "region_freeze_callback": "phalanx.models.trainers.region_freeze",
     "save_region_frozen": "phalanx.models.trainers.region_freeze",
     "train_region_frozen": "phalanx.models.trainers.region_freeze",
+    # HAG
+    "SearchResult": "phalanx.models.trainers.hag_search",
+    "SearchSpace": "phalanx.models.trainers.hag_search",
+    "coarse_grid": "phalanx.models.trainers.hag_search",
+    "search_config": "phalanx.models.trainers.hag_search",
+    "METRICS": "phalanx.models.trainers.hag_data",
+    "HagDataError": "phalanx.models.trainers.hag_data",
+    "HagRecord": "phalanx.models.trainers.hag_data",
+    "HagSample": "phalanx.models.trainers.hag_data",
+    "build_hag_dataset": "phalanx.models.trainers.hag_data",
+    "chat_evaluator": "phalanx.models.trainers.hag_data",
+    "config_json": "phalanx.models.trainers.hag_data",
+    "load_records": "phalanx.models.trainers.hag_data",
+    "load_samples": "phalanx.models.trainers.hag_data",
+    "save_records": "phalanx.models.trainers.hag_data",
+    "to_record": "phalanx.models.trainers.hag_data",
+    "HagTuneResult": "phalanx.models.trainers.hag_tune",
+    "HagTuneSettings": "phalanx.models.trainers.hag_tune",
+    "tune_hag": "phalanx.models.trainers.hag_tune",
 }
 
 __all__ = sorted(_LAZY)

@@ -15,8 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from phalanx.models import Message, load_model
-from phalanx.models.tiny import build_tiny_checkpoint
+from phalanx.models import Message, build_tiny_checkpoint, load_model
 from phalanx.models.trainers import (
     HagSample,
     HagTuneSettings,

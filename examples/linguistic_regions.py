@@ -16,8 +16,7 @@ from pathlib import Path
 
 import torch
 
-from phalanx.models import load_model
-from phalanx.models.tiny import build_tiny_checkpoint
+from phalanx.models import build_tiny_checkpoint, load_model
 from phalanx.models.trainers import (
     FreezeTrainSettings,
     RegionSearchSettings,

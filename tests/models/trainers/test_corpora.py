@@ -62,3 +62,16 @@ def test_debian_fortunes_load_in_every_language() -> None:
         assert not any("\x1b" in e or "\x08" in e for e in entries)
     assert any("的" in e for e in texts["zh"]) and any("и" in e for e in texts["ru"])
     assert any("ß" in e or "ü" in e for e in texts["de"]) and any("ñ" in e for e in texts["es"])
+
+
+def test_importing_the_trainers_package_does_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, phalanx.models.trainers as t; t.__all__; "
+        "print(sorted(m for m in ('torch', 'transformers', 'trl', 'peft') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -11,7 +11,6 @@ instruction it was tuned with.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from phalanx.models.hag import FALLBACK_CONFIG, INSTRUCTION, HagConfig, HagSettings, save_hag_checkpoint
 from phalanx.models.trainers.hag_data import HagDataError, HagRecord
+from phalanx.models.trainers.trainer_logging import QUIET_ARGS, StepProgress, loss_recorder, run_quietly
 
 
 class HagTuneSettings(BaseModel):
@@ -60,7 +60,7 @@ def tune_hag(
     instruction: str = INSTRUCTION,
     fallback: HagConfig = FALLBACK_CONFIG,
     base_model: str | None = None,
-    progress: Callable[[int, int, float], None] | None = None,
+    progress: StepProgress | None = None,
 ) -> HagTuneResult:
     """Fine-tune `model` on `records` with TRL's SFTTrainer and save the checkpoint `hag:OUT` loads.
 
@@ -73,7 +73,6 @@ def tune_hag(
         HagDataError: no records, or records whose stage-1 instruction differs from `instruction`.
     """
     from datasets import Dataset
-    from transformers import PrinterCallback, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
     config = settings or HagTuneSettings()
@@ -87,13 +86,6 @@ def tune_hag(
         )
     dataset = Dataset.from_list([{"prompt": r.prompt, "completion": r.completion} for r in records])
     losses: list[float] = []
-
-    class _Log(TrainerCallback):
-        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
-            if logs and "loss" in logs:
-                losses.append(float(logs["loss"]))
-                if progress is not None:
-                    progress(state.global_step, config.steps, float(logs["loss"]))
 
     peft_config = None
     if config.lora:
@@ -114,14 +106,9 @@ def tune_hag(
             learning_rate=config.learning_rate,
             max_length=config.max_length,
             completion_only_loss=True,  # learn the configuration, not the instruction or the request
-            lr_scheduler_type="constant",
-            logging_steps=1,
-            save_strategy="no",
-            report_to="none",
-            disable_tqdm=True,
             bf16=False,  # TRL defaults to bf16; phalanx trains in the model's own dtype
             seed=config.seed,
-            dataloader_pin_memory=False,
+            **QUIET_ARGS,
         )
         trainer = SFTTrainer(
             model=model,
@@ -129,10 +116,9 @@ def tune_hag(
             train_dataset=dataset,
             processing_class=tokenizer,
             peft_config=peft_config,
-            callbacks=[_Log()],
+            callbacks=[loss_recorder(losses, config.steps, progress)],
         )
-        trainer.remove_callback(PrinterCallback)
-        trainer.train()
+        run_quietly(trainer)
         tuned: Any = trainer.model
     if config.lora:
         tuned = tuned.merge_and_unload()  # a plain model: `hag:` loads it without peft

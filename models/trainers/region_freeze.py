@@ -13,13 +13,13 @@ The official setup used lr 5e-5 and weight decay 0.001; those are the defaults h
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from phalanx.models.checkpoints.regions import RegionInfo, RegionMask, save_regions_checkpoint
+from phalanx.models.trainers.trainer_logging import QUIET_ARGS, StepProgress, loss_recorder, run_quietly
 
 
 class RegionFreeze:
@@ -91,7 +91,7 @@ def train_region_frozen(
     mask: RegionMask | None,
     settings: FreezeTrainSettings | None = None,
     *,
-    progress: Callable[[int, int, float], None] | None = None,
+    progress: StepProgress | None = None,
 ) -> FreezeTrainResult:
     """Causal-LM training of `model` on `blocks` with `mask`'s region frozen (None: plain training).
 
@@ -100,7 +100,7 @@ def train_region_frozen(
         progress: called as `progress(step, steps, loss)` after each logged step.
     """
     import torch
-    from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+    from transformers import Trainer, TrainingArguments
 
     config = settings or FreezeTrainSettings()
     if not blocks:
@@ -108,15 +108,7 @@ def train_region_frozen(
     rows = [{"input_ids": torch.tensor(b), "labels": torch.tensor(b)} for b in blocks]
     freeze = RegionFreeze(model, mask) if mask is not None else None
     losses: list[float] = []
-
-    class _Log(TrainerCallback):
-        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
-            if logs and "loss" in logs:
-                losses.append(float(logs["loss"]))
-                if progress is not None:
-                    progress(state.global_step, config.steps, float(logs["loss"]))
-
-    callbacks: list[Any] = [_Log()]
+    callbacks: list[Any] = [loss_recorder(losses, config.steps, progress)]
     if freeze is not None:
         callbacks.insert(0, region_freeze_callback(freeze))
     with tempfile.TemporaryDirectory(prefix="phalanx-regions-") as scratch:
@@ -126,19 +118,11 @@ def train_region_frozen(
             per_device_train_batch_size=config.batch_size,
             learning_rate=config.learning_rate,
             weight_decay=config.weight_decay,
-            lr_scheduler_type="constant",
-            logging_steps=1,
-            save_strategy="no",
-            report_to="none",
-            disable_tqdm=True,
             seed=config.seed,
-            dataloader_num_workers=0,
-            dataloader_pin_memory=False,
+            **QUIET_ARGS,
         )
         model.train()
-        trainer = Trainer(model=model, args=args, train_dataset=_Rows(rows), callbacks=callbacks)
-        trainer.remove_callback(PrinterCallback)  # losses go to `progress`, not to stdout
-        trainer.train()
+        run_quietly(Trainer(model=model, args=args, train_dataset=_Rows(rows), callbacks=callbacks))
     model.eval()
     return FreezeTrainResult(losses=losses, region_intact=freeze.intact() if freeze else None)
 

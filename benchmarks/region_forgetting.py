@@ -11,7 +11,7 @@ the same size frozen. `forgetting_ratio` = (A perplexity increase with the core 
 (increase with nothing frozen), averaged over `--seeds` runs; below 1 means freezing the
 core region reduced forgetting. Prints one JSON line.
 
-Usage: python benchmarks/region_forgetting.py [--seeds 2] [--pretrain-steps 300] [--further-steps 150]
+Usage: python benchmarks/region_forgetting.py [--seeds 1] [--pretrain-steps 200] [--further-steps 100]
        [--fractions 0.01,0.05] [--threads 2]
 """
 
@@ -105,9 +105,9 @@ def one_seed(seed: int, args: argparse.Namespace, fractions: list[float]) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--pretrain-steps", type=int, default=300)
-    parser.add_argument("--further-steps", type=int, default=150)
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--pretrain-steps", type=int, default=200)
+    parser.add_argument("--further-steps", type=int, default=100)
     parser.add_argument("--fractions", default="0.01,0.05")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

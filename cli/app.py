@@ -14,9 +14,11 @@ from phalanx.cli import (
     audit_log_cmd,
     demo_cmd,
     evolve_cmd,
+    hag_cmd,
     longagent_cmd,
     models_cmd,
     policies_cmd,
+    regions_cmd,
     sandbox_cmd,
     serve_cmd,
 )
@@ -45,6 +47,8 @@ for _module in (
     apps_cmd,
     longagent_cmd,
     evolve_cmd,
+    regions_cmd,
+    hag_cmd,
 ):
     _module.register(app)
 

@@ -18,7 +18,9 @@ from phalanx.cli import (
     models_cmd,
     policies_cmd,
     sandbox_cmd,
+    sentiment_cmd,
     serve_cmd,
+    somelvlm_cmd,
 )
 
 app = typer.Typer(
@@ -45,6 +47,8 @@ for _module in (
     apps_cmd,
     longagent_cmd,
     evolve_cmd,
+    sentiment_cmd,
+    somelvlm_cmd,
 ):
     _module.register(app)
 

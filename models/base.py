@@ -76,6 +76,9 @@ BUILTIN_BACKENDS = (
     "hag.node",
     "checkpoints.r3",
     "checkpoints.regions",
+    "sentiment.node",
+    "somelvlm.backend",
+    "somelvlm.node",
 )
 """Modules under `phalanx.models` that register the built-in schemes."""
 
@@ -96,7 +99,7 @@ def load_model(spec: str | ChatModel) -> ChatModel:
     """Build a chat model from a spec string.
 
     Specs: `hf:PATH_OR_DIR`, `openai:BASE_URL#MODEL`, `vllm:PATH[?tp=N]`, `scripted:FILE_OR_NAME`,
-    `longheads:SPEC?chunk=256&budget=4096`, `hag:SPEC`, `r3:PATH`, `regions:PATH`;
+    `longheads:SPEC?chunk=256&budget=4096`, `hag:SPEC`, `r3:PATH`, `regions:PATH`, `sentiment:PATH`, `vlm:PATH`, `somelvlm:PATH`;
     a bare model-store name (`smollm2-135m-instruct`) means `hf:NAME`.
     A `ChatModel` instance is returned unchanged.
 

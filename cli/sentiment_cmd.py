@@ -18,6 +18,12 @@ sentiment_app = typer.Typer(
 
 _DATA_HELP = "Amazon multi-domain layout: a folder with DOMAIN/positive.review and negative.review."
 _SYNTHETIC_HELP = "Use phalanx's synthetic multi-domain reviews (spurious domain cue) instead of --data."
+# Options several commands share (typer reads these as defaults; they are never mutated).
+_DATA = typer.Option(None, "--data", help=_DATA_HELP)
+_SYNTHETIC = typer.Option(False, "--synthetic", help=_SYNTHETIC_HELP)
+_PER_DOMAIN = typer.Option(200, help="Synthetic reviews per domain.")
+_CUE = typer.Option(0.8, help="How strongly the synthetic domain cue predicts the label.")
+_EPOCHS = typer.Option(4, help="Passes over the training reviews.")
 
 
 def _reviews(data: Path | None, synthetic: bool, per_domain: int, cue: float, shifted: bool, seed: int):
@@ -47,15 +53,15 @@ def _options(**values: Any):
 @sentiment_app.command("train")
 def train(
     out: Path = typer.Option(..., "--out", help="Checkpoint folder to write (load it as sentiment:OUT)."),
-    data: Path | None = typer.Option(None, "--data", help=_DATA_HELP),
-    synthetic: bool = typer.Option(False, "--synthetic", help=_SYNTHETIC_HELP),
+    data: Path | None = _DATA,
+    synthetic: bool = _SYNTHETIC,
     method: str = typer.Option("causal", help="causal (backdoor adjustment) or erm (baseline)."),
     encoder: str = typer.Option("minilm", help="minilm (offline all-MiniLM-L6-v2), tiny, or a model folder."),
-    epochs: int = typer.Option(4, help="Passes over the training reviews."),
+    epochs: int = _EPOCHS,
     batch_size: int = typer.Option(32, help="Reviews per optimiser step."),
     lr: float | None = typer.Option(None, help="Learning rate (default 3e-3 for tiny, 5e-5 otherwise)."),
-    per_domain: int = typer.Option(200, help="Synthetic reviews per domain."),
-    cue_strength: float = typer.Option(0.8, help="How strongly the synthetic domain cue predicts the label."),
+    per_domain: int = _PER_DOMAIN,
+    cue_strength: float = _CUE,
     seed: int = typer.Option(0, help="Random seed."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
@@ -87,11 +93,11 @@ def train(
 @sentiment_app.command("eval")
 def evaluate(
     checkpoint: Path = typer.Argument(..., help="A folder written by `phalanx sentiment train`."),
-    data: Path | None = typer.Option(None, "--data", help=_DATA_HELP),
-    synthetic: bool = typer.Option(False, "--synthetic", help=_SYNTHETIC_HELP),
+    data: Path | None = _DATA,
+    synthetic: bool = _SYNTHETIC,
     shifted: bool = typer.Option(False, help="Synthetic reviews with the domain cue broken."),
-    per_domain: int = typer.Option(200, help="Synthetic reviews per domain."),
-    cue_strength: float = typer.Option(0.8, help="How strongly the synthetic domain cue predicts the label."),
+    per_domain: int = _PER_DOMAIN,
+    cue_strength: float = _CUE,
     seed: int = typer.Option(1, help="Seed of the synthetic reviews."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -114,13 +120,13 @@ def evaluate(
 
 @sentiment_app.command("lodo")
 def lodo(
-    data: Path | None = typer.Option(None, "--data", help=_DATA_HELP),
-    synthetic: bool = typer.Option(False, "--synthetic", help=_SYNTHETIC_HELP),
+    data: Path | None = _DATA,
+    synthetic: bool = _SYNTHETIC,
     encoder: str = typer.Option("minilm", help="minilm, tiny, or a model folder."),
-    epochs: int = typer.Option(4, help="Passes over the training reviews."),
+    epochs: int = _EPOCHS,
     held_out: str | None = typer.Option(None, help="Comma-separated domains to hold out (default: all)."),
-    per_domain: int = typer.Option(200, help="Synthetic reviews per domain."),
-    cue_strength: float = typer.Option(0.8, help="How strongly the synthetic domain cue predicts the label."),
+    per_domain: int = _PER_DOMAIN,
+    cue_strength: float = _CUE,
     seed: int = typer.Option(0, help="Random seed."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON line per method."),
 ) -> None:
@@ -149,7 +155,12 @@ def lodo(
     for method in ("erm", "causal"):
         mean = {k: round(v, 4) for k, v in report.mean(method).items()}
         if as_json:
-            typer.echo(json.dumps({"method": method, **mean}))
+            rows = {
+                r.held_out: {"source": round(r.source_accuracy, 4), "target": round(r.target_accuracy, 4)}
+                for r in report.rows
+                if r.method == method
+            }
+            typer.echo(json.dumps({"method": method, **mean, "held_out": rows}))
         else:
             typer.echo(
                 f"{method:<7} source {mean['source_accuracy']:.3f}  held-out {mean['target_accuracy']:.3f}"

@@ -30,7 +30,7 @@ def _posts(data: Path):
 
 @somelvlm_app.command("tasks")
 def tasks(as_json: bool = typer.Option(False, "--json", help="Print the templates as JSON.")) -> None:
-    """List the built-in task of each cognitive capability."""
+    """List the built-in tasks of the five cognitive capabilities."""
     from phalanx.models.somelvlm import TASKS
 
     for template in TASKS.values():

@@ -46,9 +46,23 @@ def save_somelvlm_checkpoint(
 
 
 class SoMeLVLMChatModel(VisionChatModel):
-    """A `VisionChatModel` with the social-media task templates it was tuned on."""
+    """A `VisionChatModel` with the social-media task templates it was tuned on.
 
-    tasks: dict[str, TaskTemplate]
+    Args:
+        model, processor, name: as `VisionChatModel`.
+        tasks: the task templates (default: the built-in ones).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        processor: Any,
+        *,
+        name: str = "somelvlm",
+        tasks: dict[str, TaskTemplate] | None = None,
+    ) -> None:
+        super().__init__(model, processor, name=name)
+        self.tasks = dict(tasks or TASKS)
 
     async def run_task(self, task: str, text: str, image: str | None = None, **kwargs: Any) -> str:
         """Ask one task about one post (`image`: a path or data URI) and return the reply text.
@@ -88,9 +102,7 @@ def load_somelvlm_model(target: str) -> SoMeLVLMChatModel:
         model, processor = load_vision_pretrained(root, **load)
     except ModelUnavailable as exc:
         raise CheckpointError(f"{root}: {exc}") from exc
-    node = SoMeLVLMChatModel(model, processor, name=f"somelvlm:{spec}")
-    node.tasks = settings.tasks
-    return node
+    return SoMeLVLMChatModel(model, processor, name=f"somelvlm:{spec}", tasks=settings.tasks)
 
 
 @register_backend("somelvlm")

@@ -4,8 +4,8 @@ SoMeLVLM (Zhang et al. 2024, "SoMeLVLM: A Large Vision Language Model for Social
 Processing") organises social-media tasks by five cognitive capabilities after Bloom's
 taxonomy: knowledge & comprehension, application, analysis, evaluation and creation,
 and instruction-tunes a vision-language model on posts (text, optionally an image)
-rendered with several instruction phrasings per task. phalanx ships one built-in task
-per capability (`TASKS`); a `TaskTemplate` of your own joins them by name.
+rendered with several instruction phrasings per task. phalanx ships built-in tasks for
+every capability (`TASKS`); a `TaskTemplate` of your own joins them by name.
 
 `build_instruction_data` turns labelled posts into chat conversations (image parts
 first, as LLaVA expects) that `sft_somelvlm` trains on; `load_posts` reads a user
@@ -97,12 +97,20 @@ TASKS: dict[str, TaskTemplate] = {
             capability="creation",
             instructions=[
                 "Write hashtags for this post.\nPost: {post}",
-                "Create a short comment a reader might reply to this post with.\n{post}",
+                "Create a few hashtags that fit this post and its image.\n{post}",
+            ],
+        ),
+        TaskTemplate(
+            name="comment",
+            capability="creation",
+            instructions=[
+                "Write a short comment a reader might reply to this post with.\nPost: {post}",
+                "Create a friendly reply to this post and its image.\n{post}",
             ],
         ),
     ]
 }
-"""The built-in task of each capability."""
+"""The built-in tasks: one per capability, two for creation (hashtags, comment)."""
 
 
 class SocialPost(BaseModel):

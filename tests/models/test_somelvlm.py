@@ -60,7 +60,7 @@ def llava_dir(tmp_path_factory) -> Path:
 
 
 def test_one_task_per_capability_and_instruction_data(images) -> None:
-    assert sorted(t.capability for t in TASKS.values()) == sorted(CAPABILITIES)
+    assert {t.capability for t in TASKS.values()} == set(CAPABILITIES)
     posts = [
         SocialPost(task="hate_speech", text="all welcome", image=images["red"], answer="not hateful"),
         SocialPost(task="hashtags", text="sunset", answer="#sunset"),

@@ -127,6 +127,20 @@ def test_prediction_is_the_prior_weighted_mixture_over_prototypes(small_causal) 
     assert not torch.allclose(conditional[0], conditional[1])
 
 
+def test_the_offline_minilm_encoder_trains() -> None:
+    """The default encoder of `phalanx sentiment train`: the MiniLM the package ships, real weights."""
+    reviews = synthetic_reviews(("dvd", "kitchen"), per_domain=4, seed=4)
+    losses: list[float] = []
+    model = train_sentiment(
+        reviews,
+        TrainOptions(encoder="minilm", epochs=1, batch_size=8),
+        on_step=lambda step, total, loss: losses.append(loss),
+    )
+    assert model.classifier.encoder.config.num_hidden_layers == 6 and len(losses) == 1
+    probs = model.predict(["homecook great kettle"])[0]
+    assert set(probs) == {"negative", "positive"} and sum(probs.values()) == pytest.approx(1.0)
+
+
 def test_causal_needs_two_domains() -> None:
     with pytest.raises(ReviewDataError, match="at least two"):
         train_sentiment(synthetic_reviews(("dvd",), per_domain=4), TrainOptions(method="causal"))

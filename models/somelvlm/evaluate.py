@@ -14,8 +14,8 @@ from phalanx.models.somelvlm.tasks import (
     TASKS,
     SocialPost,
     TaskTemplate,
-    _template,
     post_messages,
+    template_for,
 )
 from phalanx.models.types import GenerationConfig
 
@@ -83,7 +83,7 @@ async def evaluate_somelvlm(
     cfg = config or GenerationConfig(max_new_tokens=32)
     scores: dict[str, list[float]] = {}
     for index, post in enumerate(posts):
-        template = _template(known, post, index)
+        template = template_for(known, post, index)
         reply = (await model.chat(post_messages(post, template), config=cfg)).message.content or ""
         if template.labels:
             value = float(predicted_label(reply, template.labels) == post.answer)

@@ -146,13 +146,18 @@ def build_instruction_data(
     rng = random.Random(seed)
     conversations = []
     for index, post in enumerate(posts):
-        template = _template(known, post, index)
+        template = template_for(known, post, index)
         variant = rng.randrange(len(template.instructions))
         conversations.append([*post_messages(post, template, variant), Message.assistant(post.answer)])
     return conversations
 
 
-def _template(tasks: dict[str, TaskTemplate], post: SocialPost, index: int) -> TaskTemplate:
+def template_for(tasks: dict[str, TaskTemplate], post: SocialPost, index: int) -> TaskTemplate:
+    """The template of `post`'s task, checked against it (`index` names the post in errors).
+
+    Raises:
+        PostDataError: an unknown task, or an answer outside a classification task's labels.
+    """
     template = tasks.get(post.task)
     if template is None:
         raise PostDataError(f"post {index}: unknown task {post.task!r}; tasks: {', '.join(sorted(tasks))}")
@@ -190,7 +195,7 @@ def load_posts(path: str | Path, tasks: dict[str, TaskTemplate] | None = None) -
                 f"{file}:{number}: {'.'.join(map(str, problem['loc']))}: {problem['msg']}"
             ) from exc
         try:
-            _template(known, post, number)
+            template_for(known, post, number)
         except PostDataError as exc:
             raise PostDataError(f"{file}:{number}: {str(exc).split(': ', 1)[1]}") from exc
         if post.image is not None and not post.image.startswith("data:"):

@@ -20,7 +20,9 @@ from phalanx.cli import (
     policies_cmd,
     regions_cmd,
     sandbox_cmd,
+    sentiment_cmd,
     serve_cmd,
+    somelvlm_cmd,
 )
 
 app = typer.Typer(
@@ -49,6 +51,8 @@ for _module in (
     evolve_cmd,
     regions_cmd,
     hag_cmd,
+    sentiment_cmd,
+    somelvlm_cmd,
 ):
     _module.register(app)
 

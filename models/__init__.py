@@ -5,7 +5,8 @@ httpx or fastapi): `HFChatModel`, `OpenAICompatModel`, `VLLMChatModel`, `RayChat
 `MicroBatcher`, `BackgroundServer`, `build_app`, `serve_model` (blocking), `is_loopback`,
 `GenerationEngine`, `PrefixCache`, `GrammarCompiler`, `GrammarError`; model methods and
 checkpoints: `install_longheads`, `LongHeadsCache`, `HagChatModel`, `HagConfig`, `R3ChatModel`,
-`RegionsChatModel`, `RegionMask`.
+`RegionsChatModel`, `RegionMask`, `SentimentChatModel` (`sentiment:`), `VisionChatModel` (`vlm:`),
+`SoMeLVLMChatModel` (`somelvlm:`). Messages may carry OpenAI-style image parts (`ImagePart`).
 """
 
 from typing import Any
@@ -20,13 +21,27 @@ from phalanx.models.errors import (
     ModelStoreError,
     ModelUnavailable,
 )
-from phalanx.models.types import ChatResponse, GenerationConfig, JsonMode, Message, ToolCall, Usage
+from phalanx.models.types import (
+    ChatResponse,
+    ContentPart,
+    GenerationConfig,
+    ImagePart,
+    ImageURL,
+    JsonMode,
+    Message,
+    TextPart,
+    ToolCall,
+    Usage,
+)
 
 __all__ = [
     "CheckpointError",
     "ChatModel",
     "ChatResponse",
+    "ContentPart",
     "GenerationConfig",
+    "ImagePart",
+    "ImageURL",
     "JsonMode",
     "Message",
     "ModelError",
@@ -35,6 +50,7 @@ __all__ = [
     "ModelSpecError",
     "ModelStoreError",
     "ModelUnavailable",
+    "TextPart",
     "ToolCall",
     "Usage",
     "load_model",
@@ -65,6 +81,9 @@ _LAZY = {
     "R3ChatModel": "phalanx.models.checkpoints",
     "RegionsChatModel": "phalanx.models.checkpoints",
     "RegionMask": "phalanx.models.checkpoints",
+    "SentimentChatModel": "phalanx.models.sentiment",
+    "VisionChatModel": "phalanx.models.somelvlm",
+    "SoMeLVLMChatModel": "phalanx.models.somelvlm",
 }
 __all__ += list(_LAZY)  # public too; `from phalanx.models import *` loads them (torch included)
 

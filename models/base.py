@@ -77,6 +77,9 @@ BUILTIN_BACKENDS = (
     "hag.node",
     "checkpoints.r3",
     "checkpoints.regions",
+    "sentiment.node",
+    "somelvlm.backend",
+    "somelvlm.node",
 )
 """Modules under `phalanx.models` that register the built-in schemes."""
 
@@ -97,8 +100,8 @@ def load_model(spec: str | ChatModel) -> ChatModel:
     """Build a chat model from a spec string.
 
     Specs: `hf:PATH_OR_DIR`, `openai:BASE_URL#MODEL`, `vllm:PATH[?tp=N]`, `scripted:FILE_OR_NAME`,
-    `longheads:SPEC?chunk=256&budget=4096`, `hag:SPEC`, `r3:PATH`, `regions:PATH`,
-    `ray:SPEC?replicas=N` (SPEC served by N Ray actors);
+    `longheads:SPEC?chunk=256&budget=4096`, `hag:SPEC`, `r3:PATH`, `regions:PATH`, `sentiment:PATH`,
+    `vlm:PATH`, `somelvlm:PATH`, `ray:SPEC?replicas=N` (SPEC served by N Ray actors);
     a bare model-store name (`smollm2-135m-instruct`) means `hf:NAME`.
     A `ChatModel` instance is returned unchanged.
 

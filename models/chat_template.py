@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from phalanx.models.errors import ModelSpecError
+from phalanx.models.errors import ModelRequestError, ModelSpecError
 from phalanx.models.toolparse import first_json_object, parse_tool_calls
 from phalanx.models.types import ChatResponse, Message, Usage
 
@@ -46,6 +46,11 @@ def render_chat(
     """The chat-template prompt text for `messages`, ending at the assistant's turn."""
     dicts = []
     for m in messages:
+        if m.images:
+            raise ModelRequestError(
+                "this model reads text only and the conversation holds an image; use a vision-language "
+                "model (vlm:PATH, somelvlm:PATH) or drop the image parts"
+            )
         d = m.to_openai()
         if m.tool_calls and not supports_tools:
             # The template cannot show structured calls; keep them visible as text.

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 
 def new_call_id() -> str:
@@ -28,13 +37,57 @@ class ToolCall(BaseModel):
     """Arguments as JSON text, exactly as the model produced them (may be malformed)."""
 
 
+class ImageURL(BaseModel):
+    """Where an image part's pixels are: an `https://` URL or a `data:image/...;base64,` URI."""
+
+    url: str
+    detail: Literal["auto", "low", "high"] | None = None
+    """OpenAI's resolution hint (backends that cannot use it ignore it)."""
+
+
+class TextPart(BaseModel):
+    """A text part of OpenAI-style multimodal content."""
+
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ImagePart(BaseModel):
+    """An image part of OpenAI-style multimodal content (`{"type": "image_url", "image_url": {"url": ...}}`)."""
+
+    type: Literal["image_url"] = "image_url"
+    image_url: ImageURL
+
+    @classmethod
+    def from_image(cls, image: Any, format: str = "PNG") -> ImagePart:
+        """An image part holding a PIL image inline, as a base64 data URI."""
+        buffer = io.BytesIO()
+        image.save(buffer, format=format)
+        data = base64.b64encode(buffer.getvalue()).decode("ascii")
+        return cls(image_url=ImageURL(url=f"data:image/{format.lower()};base64,{data}"))
+
+
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+"""One part of multimodal message content."""
+
+
 class Message(BaseModel):
-    """One chat message (system, user, assistant or tool result)."""
+    """One chat message (system, user, assistant or tool result).
+
+    Content is text (`content`), or OpenAI-style parts when the message carries images:
+    pass `content=[{"type": "text", "text": ...}, {"type": "image_url", "image_url": {"url": ...}}]`
+    (or `Message.user(text, images=[...])`). Such a message keeps the parts in `parts`
+    and their text, joined by newlines, in `content`, so every text-only consumer reads
+    `content` as before; a text-only message has `parts=None` and dumps exactly as before.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["system", "user", "assistant", "tool"]
     content: str | None = None
+    """The text of the message (of its text parts, for multimodal content)."""
+    parts: list[ContentPart] | None = None
+    """OpenAI-style content parts, set only when the content holds an image."""
     tool_calls: list[ToolCall] = Field(default_factory=list)
     """Calls requested by an assistant message."""
     tool_call_id: str | None = None
@@ -42,13 +95,54 @@ class Message(BaseModel):
     name: str | None = None
     """For a tool message: the tool's name."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _split_parts(cls, data: Any) -> Any:
+        # OpenAI-style list content: the parts are kept when they hold an image, the text always.
+        if isinstance(data, dict) and isinstance(data.get("content"), list):
+            raw = data["content"]
+            parts = [p if isinstance(p, BaseModel) else _part(p) for p in raw]
+            texts = [p.text for p in parts if isinstance(p, TextPart)]
+            data = {**data, "content": "\n".join(texts) if texts or not parts else None}
+            if any(isinstance(p, ImagePart) for p in parts):
+                data["parts"] = parts
+        elif isinstance(data, dict) and data.get("parts") and data.get("content") is None:
+            parts = [p if isinstance(p, BaseModel) else _part(p) for p in data["parts"]]
+            texts = [p.text for p in parts if isinstance(p, TextPart)]
+            data = {**data, "parts": parts, "content": "\n".join(texts) if texts else None}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _drop_empty_parts(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A text-only message serialises exactly as it did before multimodal content existed.
+        out = handler(self)
+        if out.get("parts", ...) is None:
+            del out["parts"]
+        return out
+
+    @property
+    def images(self) -> list[ImagePart]:
+        """The image parts of the content, in order (empty for a text-only message)."""
+        return [p for p in self.parts or [] if isinstance(p, ImagePart)]
+
     @classmethod
     def system(cls, content: str) -> Message:
         return cls(role="system", content=content)
 
     @classmethod
-    def user(cls, content: str) -> Message:
-        return cls(role="user", content=content)
+    def user(cls, content: str, images: list[Any] | None = None) -> Message:
+        """A user message; `images` (PIL images, URLs or `ImagePart`s) come after the text."""
+        if not images:
+            return cls(role="user", content=content)
+        parts: list[TextPart | ImagePart] = [TextPart(text=content)]
+        for image in images:
+            if isinstance(image, ImagePart):
+                parts.append(image)
+            elif isinstance(image, str):
+                parts.append(ImagePart(image_url=ImageURL(url=image)))
+            else:
+                parts.append(ImagePart.from_image(image))
+        return cls(role="user", content=content, parts=parts)
 
     @classmethod
     def assistant(cls, content: str | None = None, tool_calls: list[ToolCall] | None = None) -> Message:
@@ -60,7 +154,10 @@ class Message(BaseModel):
 
     def to_openai(self) -> dict[str, Any]:
         """This message as an OpenAI chat-completions message dict."""
-        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        content: Any = self.content
+        if self.parts is not None:
+            content = [p.model_dump(exclude_none=True) for p in self.parts]
+        out: dict[str, Any] = {"role": self.role, "content": content}
         if self.tool_calls:
             out["tool_calls"] = [
                 {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
@@ -96,6 +193,19 @@ class Message(BaseModel):
             tool_call_id=data.get("tool_call_id"),
             name=data.get("name") if role == "tool" else None,
         )
+
+
+def _part(data: Any) -> TextPart | ImagePart:
+    if isinstance(data, dict) and data.get("type") == "image_url":
+        image = data.get("image_url")
+        # OpenAI also accepts the URL as a bare string.
+        return ImagePart(image_url=ImageURL(url=image) if isinstance(image, str) else image)
+    if isinstance(data, dict) and data.get("type") == "text":
+        return TextPart.model_validate(data)
+    raise ValueError(
+        f"content part {data!r} is neither {{'type': 'text', 'text': ...}} nor "
+        "{'type': 'image_url', 'image_url': {'url': ...}}"
+    )
 
 
 class GenerationConfig(BaseModel):

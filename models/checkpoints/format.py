@@ -18,7 +18,9 @@ The manifest (`Manifest`) is JSON:
 Formats and their `extras`: `phalanx.r3` (`prompt_format`: the policy's prompt template
 and answer pattern; value head stripped from the weights), `phalanx.regions` (`region`:
 how the mask was made; the mask itself in `region_mask.safetensors`), `phalanx.hag`
-(`hag`: the stage-1 instruction and fallback configuration the model was tuned with).
+(`hag`: the stage-1 instruction and fallback configuration the model was tuned with),
+`phalanx.sentiment` (`sentiment`: the classifier's configuration; heads in
+`sentiment_heads.safetensors`), `phalanx.somelvlm` (`somelvlm`: the task templates it was tuned on).
 
 `save_checkpoint` writes one (trainers call it through each format's `save_*`);
 `read_checkpoint` checks it before anything is loaded: manifest present and valid,
@@ -42,9 +44,21 @@ from phalanx.models.errors import CheckpointError, ModelUnavailable
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 MANIFEST = "phalanx-checkpoint.json"
-FORMATS: dict[str, int] = {"phalanx.r3": 1, "phalanx.regions": 1, "phalanx.hag": 1}
+FORMATS: dict[str, int] = {
+    "phalanx.r3": 1,
+    "phalanx.regions": 1,
+    "phalanx.hag": 1,
+    "phalanx.sentiment": 1,
+    "phalanx.somelvlm": 1,
+}
 """Known formats and the newest version of each this phalanx reads."""
-SCHEMES = {"phalanx.r3": "r3", "phalanx.regions": "regions", "phalanx.hag": "hag"}
+SCHEMES = {
+    "phalanx.r3": "r3",
+    "phalanx.regions": "regions",
+    "phalanx.hag": "hag",
+    "phalanx.sentiment": "sentiment",
+    "phalanx.somelvlm": "somelvlm",
+}
 """The `load_model` scheme of each format (named in errors)."""
 
 

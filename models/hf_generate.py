@@ -231,7 +231,9 @@ class GrammarProcessor:
         from phalanx.models.grammar import apply_masks
 
         rows = [
-            (i, r.grammar) for i, r in enumerate(self.requests) if r.grammar is not None and not self.monitor.done[i]
+            (i, r.grammar)
+            for i, r in enumerate(self.requests)
+            if r.grammar is not None and not self.monitor.done[i]
         ]
         apply_masks(scores, rows, self.compiler)
         return scores

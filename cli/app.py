@@ -19,6 +19,7 @@ from phalanx.cli import (
     policies_cmd,
     sandbox_cmd,
     serve_cmd,
+    train_cmd,
 )
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ for _module in (
     apps_cmd,
     longagent_cmd,
     evolve_cmd,
+    train_cmd,
 ):
     _module.register(app)
 

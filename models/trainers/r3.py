@@ -247,3 +247,41 @@ def evaluate_accuracy(
     finally:
         tokenizer.padding_side = side
     return correct / len(prompts) if prompts else 0.0
+
+
+def check_fresh_output(out: str | Path) -> Path:
+    """`out` as a Path, refusing a directory that already holds files (a finished run is never overwritten).
+
+    Raises:
+        CheckpointError: `out` is a file, or a non-empty directory.
+    """
+    from phalanx.models.errors import CheckpointError
+
+    path = Path(out).expanduser()
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise CheckpointError(f"{path}: already exists and is not empty; choose a new --out directory")
+    return path
+
+
+def run_r3(
+    model: str,
+    data: str | Path,
+    out: str | Path,
+    *,
+    config: R3Config | None = None,
+    limit: int | None = None,
+    on_step: Callable[[R3Step], None] | None = None,
+) -> R3Result:
+    """`phalanx train r3`: load the model spec and a GSM8K-layout file, train, write the checkpoint.
+
+    Raises:
+        DataFileError: the data file is missing or malformed.
+        ModelSpecError / CheckpointError: the model cannot be loaded, or `out` is not fresh.
+    """
+    from phalanx.models.trainers.policy import load_trainable
+    from phalanx.models.trainers.r3_data import load_gsm8k_jsonl
+
+    target = check_fresh_output(out)
+    demos = load_gsm8k_jsonl(data, limit=limit)  # bad data fails before the model is loaded
+    lm, tokenizer = load_trainable(model)
+    return train_r3(lm, tokenizer, demos, config=config, out=target, on_step=on_step, base_model=model)

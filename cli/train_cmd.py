@@ -1,0 +1,131 @@
+"""CLI commands: `phalanx train r3`, `phalanx train stepcoder`, `phalanx train arithmetic`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from phalanx.cli.errors import fail
+
+train_app = typer.Typer(help="Train models: R³ reverse-curriculum RL, StepCoder PPO.", no_args_is_help=True)
+
+_MODEL_HELP = "model to start from: hf:NAME|DIR (a store name or model directory) or r3:DIR"
+
+
+def _bar(description: str, total: int) -> tuple[Any, Any]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeRemainingColumn(),
+    )
+    return bar, bar.add_task(description, total=total, status="")
+
+
+def _ppo(**options: Any) -> Any:
+    from pydantic import ValidationError
+
+    from phalanx.models.trainers import PPOConfig
+
+    try:
+        return PPOConfig(**options)
+    except ValidationError as exc:
+        fail(
+            "; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors())
+        )
+
+
+@train_app.command("r3")
+def r3(
+    model: str = typer.Option(..., "--model", help=_MODEL_HELP),
+    data: Path = typer.Option(
+        ..., "--data", help="GSM8K-layout .jsonl (question, answer ending in '#### n')"
+    ),
+    out: Path = typer.Option(..., "--out", help="new directory for the r3: checkpoint"),
+    schedule: str = typer.Option("staged", "--schedule", help="staged (k from n-1 back to 0) or mix"),
+    steps: int = typer.Option(20, "--steps", min=1, help="PPO updates"),
+    batch_size: int = typer.Option(4, "--batch-size", min=1, help="episodes per update"),
+    lr: float = typer.Option(1e-5, "--lr", help="learning rate (official R³: 3e-7 for 7B models)"),
+    kl_coef: float = typer.Option(0.05, "--kl-coef", help="KL penalty to the starting policy"),
+    max_new_tokens: int = typer.Option(128, "--max-new-tokens", min=1, help="longest sampled response"),
+    threshold: float = typer.Option(
+        0.6, "--stage-threshold", help="staged: mean reward that advances a stage"
+    ),
+    steps_per_stage: int = typer.Option(
+        20, "--steps-per-stage", min=1, help="staged: updates per stage at most"
+    ),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="only the first N demonstrations"),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON line per update, no progress bar"),
+) -> None:
+    """R³: PPO from reverse-curriculum start states with the 1 / 0.2 / 0 outcome reward."""
+    from phalanx.models.errors import ModelError
+    from phalanx.models.trainers.r3 import R3Config, run_r3
+    from phalanx.models.trainers.r3_data import DataFileError
+
+    if schedule not in ("staged", "mix"):
+        fail(f"--schedule must be 'staged' or 'mix', got {schedule!r}")
+    ppo = _ppo(
+        batch_size=batch_size,
+        mini_batch_size=batch_size,
+        learning_rate=lr,
+        kl_coef=kl_coef,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+    )
+    config = R3Config(
+        schedule=schedule,  # checked above
+        steps=steps,
+        stage_threshold=threshold,
+        steps_per_stage=steps_per_stage,
+        ppo=ppo,
+        seed=seed,
+    )
+    bar, task = _bar("R³", steps)
+
+    def on_step(s: Any) -> None:
+        if as_json:
+            typer.echo(s.model_dump_json())
+        else:
+            bar.start()  # on the first update: bad input fails before any bar is drawn
+            bar.update(
+                task, advance=1, status=f"stage {s.stage} reward {s.mean_score:.2f} acc {s.accuracy:.2f}"
+            )
+
+    try:
+        result = run_r3(model, data, out, config=config, limit=limit, on_step=on_step)
+    except (DataFileError, ModelError) as exc:
+        fail(str(exc))
+    finally:
+        bar.stop()
+    if not as_json:
+        last = result.steps[-1]
+        typer.echo(
+            f"{len(result.steps)} updates, final stage {result.final_stage}, last reward {last.mean_score:.3f}"
+        )
+    typer.echo(f"wrote {result.checkpoint} (load it with r3:{result.checkpoint})")
+
+
+@train_app.command("arithmetic")
+def arithmetic(
+    out: Path = typer.Argument(..., help="the .jsonl file to write (GSM8K layout)"),
+    n: int = typer.Option(200, "--n", min=1, help="how many problems"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Write generated multi-step arithmetic word problems with rationales (data for `train r3`)."""
+    from phalanx.models.trainers import generate_word_problems, write_gsm8k_jsonl
+
+    if out.exists():
+        fail(f"{out}: already exists; choose a new file")
+    write_gsm8k_jsonl(out, generate_word_problems(n, seed=seed))
+    typer.echo(f"wrote {n} problems to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `train` group to the root app."""
+    app.add_typer(train_app, name="train")

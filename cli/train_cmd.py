@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +65,8 @@ def r3(
     as_json: bool = typer.Option(False, "--json", help="print one JSON line per update, no progress bar"),
 ) -> None:
     """R³: PPO from reverse-curriculum start states with the 1 / 0.2 / 0 outcome reward."""
-    from phalanx.models.errors import ModelError
-    from phalanx.models.trainers.r3 import R3Config, run_r3
-    from phalanx.models.trainers.r3_data import DataFileError
+    from phalanx.models import ModelError
+    from phalanx.models.trainers import DataFileError, R3Config, run_r3
 
     if schedule not in ("staged", "mix"):
         fail(f"--schedule must be 'staged' or 'mix', got {schedule!r}")
@@ -109,6 +109,72 @@ def r3(
             f"{len(result.steps)} updates, final stage {result.final_stage}, last reward {last.mean_score:.3f}"
         )
     typer.echo(f"wrote {result.checkpoint} (load it with r3:{result.checkpoint})")
+
+
+@train_app.command("stepcoder")
+def stepcoder(
+    model: str = typer.Option(..., "--model", help=_MODEL_HELP),
+    data: Path | None = typer.Option(
+        None, "--data", help="APPS+ .jsonl/.json or an APPS folder (default: the sample shipped with phalanx)"
+    ),
+    out: Path = typer.Option(..., "--out", help="new directory for the trained model (loads with hf:DIR)"),
+    steps: int = typer.Option(20, "--steps", min=1, help="PPO updates"),
+    batch_size: int = typer.Option(4, "--batch-size", min=1, help="programs sampled per update"),
+    lr: float = typer.Option(1e-5, "--lr", help="learning rate"),
+    kl_coef: float = typer.Option(0.05, "--kl-coef", help="KL penalty to the starting policy"),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1, help="longest sampled completion"),
+    stages: int = typer.Option(
+        4, "--stages", min=1, help="CCCS stages (longest prefix first, full task last)"
+    ),
+    per_stage: int = typer.Option(20, "--programs-per-stage", min=1, help="CCCS: programs per stage"),
+    fgo: bool = typer.Option(True, "--fgo/--no-fgo", help="mask unexecuted code out of the policy loss"),
+    sandbox: str = typer.Option("docker", "--sandbox", help="docker (isolated) or local (development only)"),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="only the first N problems"),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON line per update, no progress bar"),
+) -> None:
+    """StepCoder: PPO on CCCS completion subtasks, sandboxed reward ladder, FGO-masked policy loss."""
+    from phalanx.agents.stepcoder import (
+        CurriculumSchedule,
+        StepCoderError,
+        StepCoderTrainConfig,
+        run_stepcoder,
+    )
+    from phalanx.models import ModelError
+    from phalanx.sandbox import SandboxError
+
+    ppo = _ppo(
+        batch_size=batch_size,
+        mini_batch_size=batch_size,
+        learning_rate=lr,
+        kl_coef=kl_coef,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+    )
+    schedule = CurriculumSchedule(stages=min(stages, 100), advance="steps", steps_per_stage=per_stage)
+    config = StepCoderTrainConfig(steps=steps, curriculum=schedule, ppo=ppo, fgo=fgo, seed=seed)
+    bar, task = _bar("StepCoder", steps)
+
+    def on_step(s: Any) -> None:
+        if as_json:
+            typer.echo(s.model_dump_json())
+        else:
+            bar.start()
+            bar.update(
+                task, advance=1, status=f"stage {s.stage} reward {s.mean_reward:+.2f} pass {s.pass_rate:.2f}"
+            )
+
+    try:
+        result = asyncio.run(
+            run_stepcoder(model, data, out, config=config, backend=sandbox, limit=limit, on_step=on_step)
+        )
+    except (StepCoderError, SandboxError, ModelError) as exc:
+        fail(str(exc))
+    finally:
+        bar.stop()
+    if not as_json:
+        typer.echo(f"{len(result.steps)} updates, final CCCS stage {result.final_stage}")
+    typer.echo(f"wrote {result.checkpoint} (load it with hf:{result.checkpoint})")
 
 
 @train_app.command("arithmetic")

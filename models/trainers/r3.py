@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from phalanx.models.checkpoints.r3 import PromptFormat
-from phalanx.models.trainers.ppo import PPOConfig, PPOLoop
+from phalanx.models.trainers.config import PPOConfig
 from phalanx.models.trainers.r3_data import (
     R3_FORMAT,
     Demonstration,
@@ -144,6 +144,7 @@ def train_r3(
         base_model: recorded in the checkpoint's manifest.
     """
     from phalanx.models.checkpoints.r3 import save_r3_checkpoint
+    from phalanx.models.trainers.ppo import PPOLoop
 
     cfg = config or R3Config()
     fmt = cfg.prompt_format

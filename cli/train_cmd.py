@@ -16,29 +16,32 @@ _MODEL_HELP = "model to start from: hf:NAME|DIR (a store name or model directory
 
 
 def _bar(description: str, total: int) -> tuple[Any, Any]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import Progress, TextColumn
 
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeRemainingColumn(),
-    )
+    bar = Progress(*Progress.get_default_columns(), TextColumn("{task.fields[status]}"))
     return bar, bar.add_task(description, total=total, status="")
 
 
-def _ppo(**options: Any) -> Any:
+def _ppo(batch_size: int, lr: float, kl_coef: float, max_new_tokens: int, seed: int) -> Any:
+    """PPO settings from the shared options (one mini-batch per rollout); bad values end the command."""
     from pydantic import ValidationError
 
     from phalanx.models.trainers import PPOConfig
 
     try:
-        return PPOConfig(**options)
-    except ValidationError as exc:
-        fail(
-            "; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors())
+        return PPOConfig(
+            batch_size=batch_size,
+            mini_batch_size=batch_size,
+            learning_rate=lr,
+            kl_coef=kl_coef,
+            max_new_tokens=max_new_tokens,
+            seed=seed,
         )
+    except ValidationError as exc:
+        option = {"learning_rate": "--lr", "mini_batch_size": "--batch-size"}
+        names = [str(e["loc"][0]) for e in exc.errors()]
+        flags = [option.get(n, "--" + n.replace("_", "-")) for n in names]
+        fail("; ".join(f"{flag}: {e['msg']}" for flag, e in zip(flags, exc.errors(), strict=True)))
 
 
 @train_app.command("r3")
@@ -60,6 +63,9 @@ def r3(
     steps_per_stage: int = typer.Option(
         20, "--steps-per-stage", min=1, help="staged: updates per stage at most"
     ),
+    sft_steps: int = typer.Option(
+        0, "--sft-steps", min=0, help="supervised warm-up steps before PPO (R³ step 1)"
+    ),
     limit: int | None = typer.Option(None, "--limit", min=1, help="only the first N demonstrations"),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON line per update, no progress bar"),
@@ -70,19 +76,13 @@ def r3(
 
     if schedule not in ("staged", "mix"):
         fail(f"--schedule must be 'staged' or 'mix', got {schedule!r}")
-    ppo = _ppo(
-        batch_size=batch_size,
-        mini_batch_size=batch_size,
-        learning_rate=lr,
-        kl_coef=kl_coef,
-        max_new_tokens=max_new_tokens,
-        seed=seed,
-    )
+    ppo = _ppo(batch_size, lr, kl_coef, max_new_tokens, seed)
     config = R3Config(
         schedule=schedule,  # checked above
         steps=steps,
         stage_threshold=threshold,
         steps_per_stage=steps_per_stage,
+        sft_steps=sft_steps,
         ppo=ppo,
         seed=seed,
     )
@@ -143,14 +143,7 @@ def stepcoder(
     from phalanx.models import ModelError
     from phalanx.sandbox import SandboxError
 
-    ppo = _ppo(
-        batch_size=batch_size,
-        mini_batch_size=batch_size,
-        learning_rate=lr,
-        kl_coef=kl_coef,
-        max_new_tokens=max_new_tokens,
-        seed=seed,
-    )
+    ppo = _ppo(batch_size, lr, kl_coef, max_new_tokens, seed)
     schedule = CurriculumSchedule(stages=min(stages, 100), advance="steps", steps_per_stage=per_stage)
     config = StepCoderTrainConfig(steps=steps, curriculum=schedule, ppo=ppo, fgo=fgo, seed=seed)
     bar, task = _bar("StepCoder", steps)

@@ -35,6 +35,7 @@ from phalanx.models.trainers.r3_data import (
     render_question,
     write_gsm8k_jsonl,
 )
+from phalanx.models.trainers.sft import sft_warmup
 
 __all__ = [
     "R3_FORMAT",
@@ -58,6 +59,7 @@ __all__ = [
     "outcome_reward",
     "render_question",
     "run_r3",
+    "sft_warmup",
     "train_r3",
     "write_gsm8k_jsonl",
 ]

@@ -87,6 +87,10 @@ class R3Config(BaseModel):
     """Staged: episodes the mean is taken over."""
     steps_per_stage: int = Field(20, ge=1)
     """Staged: updates after which the stage advances anyway."""
+    sft_steps: int = Field(0, ge=0)
+    """Supervised warm-up steps on the full demonstrations before PPO (R³ step 1; 0: start from the model as is).
+    The PPO reference policy is the warmed-up model, as in the official pipeline."""
+    sft_learning_rate: float = Field(2e-5, gt=0)
     ppo: PPOConfig = Field(default_factory=PPOConfig)
     prompt_format: PromptFormat = R3_FORMAT
     """Prompt template and answer pattern (saved with the checkpoint)."""
@@ -159,6 +163,19 @@ def train_r3(
         )
     else:
         source = MixedPool(demos, fmt)
+    if cfg.sft_steps:
+        from phalanx.models.trainers.sft import sft_warmup
+
+        sft_warmup(
+            lm,
+            tokenizer,
+            demos,
+            steps=cfg.sft_steps,
+            batch_size=cfg.ppo.batch_size,
+            learning_rate=cfg.sft_learning_rate,
+            prompt_format=fmt,
+            seed=cfg.seed,
+        )
     loop = PPOLoop(lm, tokenizer, cfg.ppo)
     rng = random.Random(cfg.seed)
 

@@ -83,7 +83,10 @@ def test_cli_train_r3_writes_a_checkpoint_r3_loads(tiny_model_dir: Path, tmp_pat
     assert len(data.read_text().splitlines()) == 5
     out = tmp_path / "ck"
     args = ["train", "r3", "--model", f"hf:{tiny_model_dir}", "--data", str(data), "--out", str(out)]
-    res = runner.invoke(app, [*args, "--steps", "2", "--batch-size", "2", "--max-new-tokens", "4", "--json"])
+    res = runner.invoke(
+        app,
+        [*args, "--steps", "2", "--batch-size", "2", "--max-new-tokens", "4", "--sft-steps", "1", "--json"],
+    )
     assert res.exit_code == 0, res.output
     lines = [json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")]
     assert [x["step"] for x in lines] == [1, 2]
@@ -101,3 +104,64 @@ def test_cli_train_r3_writes_a_checkpoint_r3_loads(tiny_model_dir: Path, tmp_pat
     assert res.exit_code == 2 and f"{bad}:1" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, [*args[:-1], str(tmp_path / "o2"), "--schedule", "sideways"])
     assert res.exit_code == 2 and "--schedule must be" in res.output
+
+
+def test_sft_warmup_lowers_the_loss_on_the_demonstrations(tiny_model_dir: Path) -> None:
+    from phalanx.models.trainers import sft_warmup
+
+    lm, tok = load_trainable(f"hf:{tiny_model_dir}")
+    demos = generate_word_problems(2, seed=4)
+    losses = sft_warmup(lm, tok, demos, steps=6, batch_size=2, learning_rate=3e-3)
+    assert len(losses) == 6 and all(math.isfinite(x) for x in losses)
+    assert losses[-1] < 0.8 * losses[0]  # the same two gold responses, fitted step by step
+    assert not lm.training
+
+
+def test_r3_smoke_benchmark_runs_on_a_tiny_model(tiny_model_dir: Path, capsys) -> None:
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("r3_smoke", root / "benchmarks" / "r3_smoke.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    argv = ["--model", f"hf:{tiny_model_dir}", "--train", "4", "--heldout", "3", "--sft-steps", "1"]
+    record = bench.main(
+        [*argv, "--steps", "2", "--steps-per-stage", "1", "--batch-size", "2", "--eval-tokens", "4"]
+    )
+    (line,) = capsys.readouterr().out.strip().splitlines()
+    assert json.loads(line) == record
+    assert len(record["reward_per_step"]) == 2 and record["stage_per_step"] == [0, 1]
+    assert set(record["accuracy_base"]) == {"question", "last_step_left"} and record["noise_2se"] > 0
+
+
+def test_r3_example_runs(capsys, monkeypatch) -> None:
+    import runpy
+    import sys
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "r3_training.py"
+    monkeypatch.setattr(sys, "argv", [str(path)])
+    runpy.run_path(str(path), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "8 demonstrations" in out and "start state k=1: 1 gold step(s) in the prompt" in out
+    assert (
+        "reward 1.0 for" in out
+        and "reward 0.2 for '#### 99999'" in out
+        and "reward 0.0 for 'I am not sure.'" in out
+    )
+    assert "update 3: stage 2" in out and "r3: checkpoint answers" in out
+
+
+def test_cli_names_the_option_of_a_bad_ppo_setting(tmp_path: Path) -> None:
+    args = [
+        "train",
+        "r3",
+        "--model",
+        "hf:x",
+        "--data",
+        str(tmp_path / "d.jsonl"),
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    res = CliRunner().invoke(app, [*args, "--lr", "-1", "--kl-coef", "-2"])
+    assert res.exit_code == 2
+    assert "--lr: Input should be greater than 0" in res.output and "--kl-coef:" in res.output

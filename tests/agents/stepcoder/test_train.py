@@ -134,3 +134,16 @@ def test_cli_train_stepcoder(tiny_model_dir: Path, tmp_path: Path) -> None:
     fresh = ["train", "stepcoder", "--model", f"hf:{tiny_model_dir}", "--out", str(tmp_path / "new")]
     res = CliRunner().invoke(app, [*fresh, "--data", str(tmp_path / "none.jsonl")])
     assert res.exit_code == 2 and "none.jsonl: no such file" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.requires_docker
+def test_stepcoder_example_runs(capsys, monkeypatch) -> None:
+    import runpy
+    import sys
+
+    path = Path(__file__).resolve().parents[3] / "examples" / "stepcoder_training.py"
+    monkeypatch.setattr(sys, "argv", [str(path)])
+    runpy.run_path(str(path), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "CCCS subtasks, prefixes of" in out and "canonical remainder: reward +1.0; FGO keeps" in out
+    assert "update 2: CCCS stage 1" in out and "final CCCS stage 2" in out

@@ -52,6 +52,12 @@ def r3(
     ),
     out: Path = typer.Option(..., "--out", help="new directory for the r3: checkpoint"),
     schedule: str = typer.Option("staged", "--schedule", help="staged (k from n-1 back to 0) or mix"),
+    style: str = typer.Option(
+        "cot", "--style", help="cot (rationale, answer after ####) or pot (program run in the sandbox)"
+    ),
+    sandbox: str = typer.Option(
+        "docker", "--sandbox", help="pot: docker (isolated) or local (development only)"
+    ),
     steps: int = typer.Option(20, "--steps", min=1, help="PPO updates"),
     batch_size: int = typer.Option(4, "--batch-size", min=1, help="episodes per update"),
     lr: float = typer.Option(1e-5, "--lr", help="learning rate (official R³: 3e-7 for 7B models)"),
@@ -73,12 +79,16 @@ def r3(
     """R³: PPO from reverse-curriculum start states with the 1 / 0.2 / 0 outcome reward."""
     from phalanx.models import ModelError
     from phalanx.models.trainers import DataFileError, R3Config, run_r3
+    from phalanx.sandbox import SandboxError
 
     if schedule not in ("staged", "mix"):
         fail(f"--schedule must be 'staged' or 'mix', got {schedule!r}")
+    if style not in ("cot", "pot"):
+        fail(f"--style must be 'cot' or 'pot', got {style!r}")
     ppo = _ppo(batch_size, lr, kl_coef, max_new_tokens, seed)
     config = R3Config(
-        schedule=schedule,  # checked above
+        style=style,  # checked above
+        schedule=schedule,
         steps=steps,
         stage_threshold=threshold,
         steps_per_stage=steps_per_stage,
@@ -97,12 +107,21 @@ def r3(
                 task, advance=1, status=f"stage {s.stage} reward {s.mean_score:.2f} acc {s.accuracy:.2f}"
             )
 
+    runner = None
     try:
-        result = run_r3(model, data, out, config=config, limit=limit, on_step=on_step)
-    except (DataFileError, ModelError) as exc:
+        if style == "pot":
+            from phalanx.agents.pot import SandboxProgramRunner
+            from phalanx.models.trainers import make_pot_reward
+
+            runner = SandboxProgramRunner(sandbox, workers=min(batch_size, 4))
+        reward = make_pot_reward(runner) if runner is not None else None
+        result = run_r3(model, data, out, config=config, limit=limit, on_step=on_step, reward_fn=reward)
+    except (DataFileError, ModelError, SandboxError) as exc:
         fail(str(exc))
     finally:
         bar.stop()
+        if runner is not None:
+            runner.close()
     if not as_json:
         last = result.steps[-1]
         typer.echo(
@@ -175,13 +194,16 @@ def arithmetic(
     out: Path = typer.Argument(..., help="the .jsonl file to write (GSM8K layout)"),
     n: int = typer.Option(200, "--n", min=1, help="how many problems"),
     seed: int = typer.Option(0, "--seed"),
+    style: str = typer.Option("cot", "--style", help="cot (rationale lines) or pot (solution() body lines)"),
 ) -> None:
     """Write generated multi-step arithmetic word problems with rationales (data for `train r3`)."""
     from phalanx.models.trainers import generate_word_problems, write_gsm8k_jsonl
 
     if out.exists():
         fail(f"{out}: already exists; choose a new file")
-    write_gsm8k_jsonl(out, generate_word_problems(n, seed=seed))
+    if style not in ("cot", "pot"):
+        fail(f"--style must be 'cot' or 'pot', got {style!r}")
+    write_gsm8k_jsonl(out, generate_word_problems(n, seed=seed, style=style))  # type: ignore[arg-type]
     typer.echo(f"wrote {n} problems to {out}")
 
 

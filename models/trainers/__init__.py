@@ -18,11 +18,13 @@ from phalanx.models.trainers.r3 import (
     R3Step,
     check_fresh_output,
     evaluate_accuracy,
+    make_pot_reward,
     outcome_reward,
     run_r3,
     train_r3,
 )
 from phalanx.models.trainers.r3_data import (
+    PROGRAM_HEADER,
     R3_FORMAT,
     R3_INSTRUCTION,
     DataFileError,
@@ -38,6 +40,7 @@ from phalanx.models.trainers.r3_data import (
 from phalanx.models.trainers.sft import sft_warmup
 
 __all__ = [
+    "PROGRAM_HEADER",
     "R3_FORMAT",
     "R3_INSTRUCTION",
     "DataFileError",
@@ -56,6 +59,7 @@ __all__ = [
     "generate_word_problems",
     "load_gsm8k_jsonl",
     "load_trainable",
+    "make_pot_reward",
     "outcome_reward",
     "render_question",
     "run_r3",

@@ -28,6 +28,7 @@ from phalanx.models.trainers.r3_data import (
     MixedPool,
     StagedCurriculum,
     StartState,
+    Style,
     render_question,
 )
 
@@ -71,12 +72,46 @@ def outcome_reward(
 RewardFn = Callable[[list[StartState], list[str]], Sequence[float]]
 """`(start_states, completions) -> scores`: a batch reward (the default is `outcome_reward`)."""
 
+ProgramRunner = Callable[[list[str]], Sequence[str | None]]
+"""Runs Python programs (elsewhere: `models` never executes code) and returns each one's stdout,
+or None when it failed, timed out or could not run."""
+
+
+def make_pot_reward(run_programs: ProgramRunner, values: OutcomeReward = OutcomeReward()) -> RewardFn:
+    """R³'s program-of-thought reward: run `given + completion` then `print(solution())`.
+
+    As the official PoT path: the answer is the program's result; a program that fails, times
+    out or prints no number scores `missing` (0), a wrong number `wrong` (0.2), the gold one
+    `correct` (1). `phalanx.agents.pot.SandboxProgramRunner` runs them in the Docker sandbox.
+    """
+
+    def reward(states: list[StartState], texts: list[str]) -> list[float]:
+        programs = [f"{s.given}{t}\nprint(solution())\n" for s, t in zip(states, texts, strict=True)]
+        scores = []
+        for state, out in zip(states, run_programs(programs), strict=True):
+            lines = (out or "").strip().splitlines()
+            answer = lines[-1].strip() if lines else ""
+            try:
+                float(answer)
+            except ValueError:
+                scores.append(values.missing)
+                continue
+            scores.append(
+                values.correct if answers_match(answer, state.answer, values.tolerance) else values.wrong
+            )
+        return scores
+
+    return reward
+
 
 class R3Config(BaseModel):
     """How an R³ run goes."""
 
     model_config = ConfigDict(extra="forbid")
 
+    style: Style = "cot"
+    """`cot`: rationale lines, answer after `####`; `pot`: the policy writes `solution()`'s body and
+    the answer is its result (needs a `reward_fn` that runs programs: `make_pot_reward`)."""
     schedule: Literal["staged", "mix"] = "staged"
     """`staged`: k from n-1 back to 0, stage by stage; `mix`: all start states at once (official release)."""
     steps: int = Field(20, ge=1)
@@ -160,9 +195,15 @@ def train_r3(
             window=cfg.stage_window,
             steps_per_stage=cfg.steps_per_stage,
             prompt_format=fmt,
+            style=cfg.style,
         )
     else:
-        source = MixedPool(demos, fmt)
+        source = MixedPool(demos, fmt, style=cfg.style)
+    if cfg.style == "pot" and reward_fn is None:
+        raise ValueError(
+            "program-of-thought R³ needs a reward_fn that runs the programs: "
+            "make_pot_reward(phalanx.agents.pot.SandboxProgramRunner(sandbox))"
+        )
     if cfg.sft_steps:
         from phalanx.models.trainers.sft import sft_warmup
 
@@ -174,6 +215,7 @@ def train_r3(
             batch_size=cfg.ppo.batch_size,
             learning_rate=cfg.sft_learning_rate,
             prompt_format=fmt,
+            style=cfg.style,
             seed=cfg.seed,
         )
     loop = PPOLoop(lm, tokenizer, cfg.ppo)
@@ -289,6 +331,7 @@ def run_r3(
     config: R3Config | None = None,
     limit: int | None = None,
     on_step: Callable[[R3Step], None] | None = None,
+    reward_fn: RewardFn | None = None,
 ) -> R3Result:
     """`phalanx train r3`: load the model spec and a GSM8K-layout file, train, write the checkpoint.
 
@@ -302,4 +345,13 @@ def run_r3(
     target = check_fresh_output(out)
     demos = load_gsm8k_jsonl(data, limit=limit)  # bad data fails before the model is loaded
     lm, tokenizer = load_trainable(model)
-    return train_r3(lm, tokenizer, demos, config=config, out=target, on_step=on_step, base_model=model)
+    return train_r3(
+        lm,
+        tokenizer,
+        demos,
+        config=config,
+        out=target,
+        reward_fn=reward_fn,
+        on_step=on_step,
+        base_model=model,
+    )

@@ -24,6 +24,7 @@ import json
 import random
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,6 +41,15 @@ R3_FORMAT = PromptFormat(
     answer_pattern=r"####\s*\$?\s*(-?[\d,]*\.?\d+)",
 )
 """The official R³ CoT format: instruction, question, `### Response: `; the answer follows `####`."""
+
+
+PROGRAM_HEADER = 'def solution():\n    """{question}"""\n'
+"""Program-of-thought responses start with this header (official `R3_math` PoT prefix); the policy
+writes the body, and the answer is what `solution()` returns when the program is run."""
+
+Style = Literal["cot", "pot"]
+"""`cot`: steps are rationale lines and the answer follows `####`; `pot`: steps are the lines of
+`solution()`'s body and the answer is the program's result."""
 
 
 class DataFileError(ValueError):
@@ -70,8 +80,10 @@ class StartState(BaseModel):
     n_steps: int
     """Steps of the demonstration."""
     prompt: str
+    given: str
+    """The part of `prompt` after the prompt format's text: the response so far (PoT: the program so far)."""
     target: str
-    """The remaining gold steps and the `#### answer` line (for reference / SFT)."""
+    """The remaining gold steps and (CoT) the `#### answer` line (for reference / SFT)."""
     answer: str
 
 
@@ -80,26 +92,32 @@ def render_question(question: str, prompt_format: PromptFormat = R3_FORMAT) -> s
     return prompt_format.template.replace("{question}", question)
 
 
-def build_start_states(demo: Demonstration, prompt_format: PromptFormat = R3_FORMAT) -> list[StartState]:
+def build_start_states(
+    demo: Demonstration, prompt_format: PromptFormat = R3_FORMAT, *, style: Style = "cot"
+) -> list[StartState]:
     """The start states k = 0 .. n-1 of a demonstration (R³ §3; official `*_mix_example.json`).
 
     The official files join the first k lines without a trailing newline and tokenize the
     rest separately; here the kept lines end with a newline, so the policy starts on a
-    fresh line exactly as it would after writing those steps itself.
+    fresh line exactly as it would after writing those steps itself. With `style="pot"`
+    the response starts with `PROGRAM_HEADER` (always given, as in the official PoT data)
+    and the steps are the lines of the function body.
     """
     head = render_question(demo.question, prompt_format)
+    opening = PROGRAM_HEADER.replace("{question}", demo.question) if style == "pot" else ""
     n = len(demo.steps)
     states = []
     for k in range(n):
-        done = "".join(step + "\n" for step in demo.steps[:k])
+        given = opening + "".join(step + "\n" for step in demo.steps[:k])
         rest = "\n".join(demo.steps[k:])
         states.append(
             StartState(
                 item_id=demo.item_id,
                 k=k,
                 n_steps=n,
-                prompt=head + done,
-                target=f"{rest}\n#### {demo.answer}",
+                prompt=head + given,
+                given=given,
+                target=rest if style == "pot" else f"{rest}\n#### {demo.answer}",
                 answer=demo.answer,
             )
         )
@@ -120,6 +138,7 @@ class StagedCurriculum:
         window: episodes the mean is taken over.
         steps_per_stage: updates after which the stage advances anyway.
         prompt_format: how questions are rendered.
+        style: `cot` (rationale lines) or `pot` (program lines).
     """
 
     def __init__(
@@ -130,10 +149,11 @@ class StagedCurriculum:
         window: int = 16,
         steps_per_stage: int = 20,
         prompt_format: PromptFormat = R3_FORMAT,
+        style: Style = "cot",
     ) -> None:
         if not demos:
             raise ValueError("R³ needs at least one demonstration")
-        self.states = [build_start_states(d, prompt_format) for d in demos]
+        self.states = [build_start_states(d, prompt_format, style=style) for d in demos]
         self.stages = max(len(s) for s in self.states)
         self.threshold = threshold
         self.window = window
@@ -177,10 +197,12 @@ class StagedCurriculum:
 class MixedPool:
     """R³-mix: every start state of every demonstration in one pool (the released code's setting)."""
 
-    def __init__(self, demos: Sequence[Demonstration], prompt_format: PromptFormat = R3_FORMAT) -> None:
+    def __init__(
+        self, demos: Sequence[Demonstration], prompt_format: PromptFormat = R3_FORMAT, *, style: Style = "cot"
+    ) -> None:
         if not demos:
             raise ValueError("R³ needs at least one demonstration")
-        self.pool = [s for d in demos for s in build_start_states(d, prompt_format)]
+        self.pool = [s for d in demos for s in build_start_states(d, prompt_format, style=style)]
         self.stage = 0
 
     def sample(self, rng: random.Random, size: int) -> list[StartState]:
@@ -213,7 +235,8 @@ def demonstration_from_gsm8k(record: object, item_id: str, where: str) -> Demons
         float(answer)
     except ValueError:
         raise DataFileError(f"{where}: final answer {final.strip()!r} after '####' is not a number") from None
-    steps = tuple(line.strip() for line in rationale.splitlines() if line.strip())
+    # Leading spaces stay: program-of-thought steps are indented lines of a function body.
+    steps = tuple(line.rstrip() for line in rationale.splitlines() if line.strip())
     if not steps:
         raise DataFileError(f"{where}: 'answer' has no rationale lines before '####'")
     ident = record.get("id", record.get("item_id", item_id))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from phalanx.models.checkpoints.r3 import PromptFormat
-from phalanx.models.trainers.r3_data import R3_FORMAT, Demonstration, build_start_states
+from phalanx.models.trainers.r3_data import R3_FORMAT, Demonstration, Style, build_start_states
 
 
 def sft_warmup(
@@ -26,6 +26,7 @@ def sft_warmup(
     batch_size: int = 8,
     learning_rate: float = 2e-5,
     prompt_format: PromptFormat = R3_FORMAT,
+    style: Style = "cot",
     seed: int = 0,
     on_step: Callable[[int, float], None] | None = None,
 ) -> list[float]:
@@ -35,7 +36,7 @@ def sft_warmup(
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     rng = random.Random(seed)
-    states = [build_start_states(d, prompt_format)[0] for d in demos]
+    states = [build_start_states(d, prompt_format, style=style)[0] for d in demos]
     optimizer = torch.optim.AdamW([p for p in lm.parameters() if p.requires_grad], lr=learning_rate)
     losses: list[float] = []
     lm.train()

@@ -251,7 +251,9 @@ def train_r3(
             on_step(record)
     path = None
     if out is not None:
-        path = save_r3_checkpoint(out, loop.lm, tokenizer, fmt, base_model=base_model)
+        # A PoT policy's answer is its program's result, not a pattern in the text: none is recorded.
+        saved = fmt.model_copy(update={"answer_pattern": None}) if cfg.style == "pot" else fmt
+        path = save_r3_checkpoint(out, loop.lm, tokenizer, saved, base_model=base_model)
     return R3Result(steps=history, checkpoint=path, final_stage=source.stage)
 
 

@@ -79,7 +79,8 @@ def test_pot_r3_run_end_to_end(tiny_model_dir: Path, runner, tmp_path: Path) -> 
     result = train_r3(lm, tok, demos, config=cfg, out=tmp_path / "pot", reward_fn=make_pot_reward(runner))
     assert [s.stage for s in result.steps] == [0, 1] and all(math.isfinite(s.pg_loss) for s in result.steps)
     assert all(s.mean_score in (0.0, 0.1, 0.2, 0.5, 0.6, 1.0) for s in result.steps)
-    assert load_model(f"r3:{result.checkpoint}?device=cpu").prompt_format.template.endswith("### Response: ")
+    saved = load_model(f"r3:{result.checkpoint}?device=cpu").prompt_format
+    assert saved.template.endswith("### Response: ") and saved.answer_pattern is None
     with pytest.raises(ValueError, match="program-of-thought R³ needs a reward_fn"):
         train_r3(lm, tok, demos, config=cfg)
 

@@ -133,7 +133,7 @@ def token_rewards(scores: torch.Tensor, rollout: Rollout, kl_coef: float) -> tor
     if rollout.ref_logprobs is not None and rollout.old_logprobs is not None and kl_coef > 0:
         rewards -= kl_coef * (rollout.old_logprobs - rollout.ref_logprobs) * mask
     last = (mask.sum(-1).long() - 1).clamp(min=0)
-    rewards[torch.arange(mask.shape[0]), last] += scores.to(rewards.dtype)
+    rewards[torch.arange(mask.shape[0], device=mask.device), last] += scores.to(rewards.dtype)
     return rewards
 
 
@@ -296,7 +296,7 @@ class PPOLoop:
         updates = 0
         self.model.eval()  # as the official loop: no dropout, so old and new log-probabilities agree
         for _ in range(cfg.ppo_epochs):
-            order = torch.randperm(batch, generator=self.generator)
+            order = torch.randperm(batch, generator=self.generator).to(mask.device)
             for lo in range(0, batch, cfg.mini_batch_size):
                 idx = order[lo : lo + cfg.mini_batch_size]
                 sub = Rollout(

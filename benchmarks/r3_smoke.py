@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--lr", type=float, default=1e-5)
     ap.add_argument("--max-new-tokens", type=int, default=64, help="sampled tokens per R³ episode")
-    ap.add_argument("--eval-tokens", type=int, default=96, help="greedy tokens per held-out question")
+    ap.add_argument("--eval-tokens", type=int, default=160, help="greedy tokens per held-out question")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     torch.manual_seed(args.seed)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 
 import torch
@@ -52,6 +53,9 @@ def main(argv: list[str] | None = None) -> dict:
     train, heldout = demos[: args.train], demos[args.train :]
     lm, tok = load_trainable(args.model)
 
+    def note(text: str) -> None:  # progress on stderr; stdout carries only the JSON line
+        print(f"[r3_smoke] {text}", file=sys.stderr, flush=True)
+
     def accuracy() -> dict[str, float]:
         full = evaluate_accuracy(lm, tok, heldout, max_new_tokens=args.eval_tokens)
         last = evaluate_accuracy(lm, tok, heldout, max_new_tokens=min(args.eval_tokens, 32), k_from_end=1)
@@ -60,10 +64,12 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.perf_counter()
     base = accuracy()
     t_eval = time.perf_counter() - t0
+    note(f"base accuracy {base} in {t_eval:.0f}s")
     t0 = time.perf_counter()
     sft_losses = sft_warmup(lm, tok, train, steps=args.sft_steps, batch_size=8, seed=args.seed)
     t_sft = time.perf_counter() - t0
     after_sft = accuracy()
+    note(f"warm-up {t_sft:.0f}s, loss {sft_losses[:1]} -> {sft_losses[-1:]}; accuracy {after_sft}")
     cfg = R3Config(
         schedule="staged",
         steps=args.steps,
@@ -78,7 +84,15 @@ def main(argv: list[str] | None = None) -> dict:
         ),
         seed=args.seed,
     )
-    result = train_r3(lm, tok, train, config=cfg)
+    result = train_r3(
+        lm,
+        tok,
+        train,
+        config=cfg,
+        on_step=lambda s: note(
+            f"R3 update {s.step}: stage {s.stage} reward {s.mean_score:.2f} {s.seconds:.0f}s"
+        ),
+    )
     after_r3 = accuracy()
 
     n = len(heldout)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # for type checkers; at run time `__getattr__` below imports 
         ExecutorConfig,
         ProgramResult,
         VerifySummary,
+        train_stepcoder,
         verify_apps,
     )
     from phalanx.agents.tool_agent import AgentResult, ToolAgent  # noqa: F401
@@ -47,6 +48,7 @@ _SYSTEMS = {
     "ProgramResult": "stepcoder",
     "VerifySummary": "stepcoder",
     "verify_apps": "stepcoder",
+    "train_stepcoder": "stepcoder",
     "EvolveSummary": "selfevolve",
     "EvaluationResult": "selfevolve",
     "evolve_dataset": "selfevolve",

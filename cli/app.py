@@ -23,6 +23,7 @@ from phalanx.cli import (
     sentiment_cmd,
     serve_cmd,
     somelvlm_cmd,
+    train_cmd,
 )
 
 app = typer.Typer(
@@ -53,6 +54,7 @@ for _module in (
     hag_cmd,
     sentiment_cmd,
     somelvlm_cmd,
+    train_cmd,
 ):
     _module.register(app)
 

@@ -1,7 +1,8 @@
 """phalanx.agents.stepcoder: StepCoder's executor on APPS+, reward ladder, CCCS curriculum and FGO masks.
 
 The data side of StepCoder (methods.md Part C): a trainer takes `make_reward_fn(executor)`
-as its reward, `Curriculum` for CCCS prompts and `fgo_mask` for per-token loss masks.
+as its reward, `Curriculum` for CCCS prompts and `fgo_mask` for per-token loss masks;
+`train_stepcoder` is that trainer (PPO with CCCS and FGO).
 """
 
 from phalanx.agents.stepcoder.batch import Job, read_results, run_batch
@@ -19,6 +20,15 @@ from phalanx.agents.stepcoder.executor import Executor, ExecutorConfig, harness_
 from phalanx.agents.stepcoder.fgo import dead_lines, fgo_mask, mask_from_offsets
 from phalanx.agents.stepcoder.reward import RewardLadder, compute_reward, make_reward_fn
 from phalanx.agents.stepcoder.sandboxes import APPS_IMAGE, open_apps_sandbox
+from phalanx.agents.stepcoder.train import (
+    StepCoderResult,
+    StepCoderStep,
+    StepCoderTrainConfig,
+    completion_mask,
+    run_stepcoder,
+    token_offsets,
+    train_stepcoder,
+)
 from phalanx.agents.stepcoder.types import OUTCOMES, CaseResult, Outcome, Problem, ProgramResult
 from phalanx.agents.stepcoder.verify import VerifySummary, summarise, verify_apps
 
@@ -39,9 +49,13 @@ __all__ = [
     "ProgramResult",
     "RewardLadder",
     "StepCoderError",
+    "StepCoderResult",
+    "StepCoderStep",
+    "StepCoderTrainConfig",
     "Subtask",
     "VerifySummary",
     "build_subtasks",
+    "completion_mask",
     "completion_prompt",
     "compute_reward",
     "dead_lines",
@@ -58,6 +72,9 @@ __all__ = [
     "problem_from_record",
     "read_results",
     "run_batch",
+    "run_stepcoder",
     "summarise",
+    "token_offsets",
+    "train_stepcoder",
     "verify_apps",
 ]

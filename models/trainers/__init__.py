@@ -1,5 +1,11 @@
-"""phalanx trainers: the training side of the model methods.
+"""phalanx.models.trainers: the training side of the model methods.
 
+Trainers take reward functions or data; none runs code or touches a sandbox (StepCoder's trainer,
+which needs the executor, is `phalanx.agents.stepcoder.train_stepcoder`).
+
+R³ (Xi et al. 2024): `train_r3`, `run_r3`, start states and schedules (`build_start_states`,
+`StagedCurriculum`, `MixedPool`), `outcome_reward`, `make_pot_reward`, GSM8K-layout data and the
+offline arithmetic generator, on one compact PPO (`PPOLoop`, `PolicyWithValueHead`, exported lazily).
 Linguistic regions (Zhang et al. 2024): `find_regions`, `score_languages`, `select_region`,
 `monolingual_region`, `dimension_concentration`, `ablation_report`, `ablated`, `perplexity`,
 `train_region_frozen` (`RegionFreeze` and `region_freeze_callback` for any transformers
@@ -9,10 +15,71 @@ HAG (Wang et al. 2024): `search_config` (coarse grid, pruning, greedy refinement
 `build_hag_dataset` (per-sample search with a chat model and a task metric -> `HagRecord`s), and
 `tune_hag` (TRL SFT, optional LoRA merged before saving; the checkpoint `hag:` loads).
 
-Everything is exported lazily: importing this package does not import torch.
+`load_trainable` loads a model for training (float32; `hf:`, `r3:`, a directory or store name).
+Importing this package does not import torch: the torch-bound names are exported lazily.
 """
 
 from typing import Any
+
+from phalanx.models.trainers.arithmetic import generate_word_problems
+from phalanx.models.trainers.config import PPOConfig
+from phalanx.models.trainers.policy import load_trainable
+from phalanx.models.trainers.r3 import (
+    OutcomeReward,
+    R3Config,
+    R3Result,
+    R3Step,
+    check_fresh_output,
+    evaluate_accuracy,
+    make_pot_reward,
+    outcome_reward,
+    run_r3,
+    train_r3,
+)
+from phalanx.models.trainers.r3_data import (
+    PROGRAM_HEADER,
+    R3_FORMAT,
+    R3_INSTRUCTION,
+    DataFileError,
+    Demonstration,
+    MixedPool,
+    StagedCurriculum,
+    StartState,
+    build_start_states,
+    load_gsm8k_jsonl,
+    render_question,
+    write_gsm8k_jsonl,
+)
+from phalanx.models.trainers.sft import sft_warmup
+
+__all__ = [
+    "PROGRAM_HEADER",
+    "R3_FORMAT",
+    "R3_INSTRUCTION",
+    "DataFileError",
+    "Demonstration",
+    "MixedPool",
+    "OutcomeReward",
+    "PPOConfig",
+    "R3Config",
+    "R3Result",
+    "R3Step",
+    "StagedCurriculum",
+    "StartState",
+    "build_start_states",
+    "check_fresh_output",
+    "evaluate_accuracy",
+    "generate_word_problems",
+    "load_gsm8k_jsonl",
+    "load_trainable",
+    "make_pot_reward",
+    "outcome_reward",
+    "render_question",
+    "run_r3",
+    "sft_warmup",
+    "train_r3",
+    "write_gsm8k_jsonl",
+]
 
 _LAZY = {
     # linguistic regions
@@ -36,7 +103,6 @@ _LAZY = {
     "find_regions": "phalanx.models.trainers.region_search",
     "language_blocks": "phalanx.models.trainers.region_search",
     "load_region_masks": "phalanx.models.trainers.region_search",
-    "load_trainable": "phalanx.models.trainers.region_search",
     "save_region_masks": "phalanx.models.trainers.region_search",
     "FreezeTrainResult": "phalanx.models.trainers.region_freeze",
     "FreezeTrainSettings": "phalanx.models.trainers.region_freeze",
@@ -63,13 +129,18 @@ _LAZY = {
     "HagTuneResult": "phalanx.models.trainers.hag_tune",
     "HagTuneSettings": "phalanx.models.trainers.hag_tune",
     "tune_hag": "phalanx.models.trainers.hag_tune",
+    # R³ PPO internals
+    "PPOLoop": "phalanx.models.trainers.ppo",
+    "PolicyWithValueHead": "phalanx.models.trainers.ppo",
+    "Rollout": "phalanx.models.trainers.ppo",
+    "StepStats": "phalanx.models.trainers.ppo",
+    "policy_loss": "phalanx.models.trainers.ppo",
 }
-
-__all__ = sorted(_LAZY)
+__all__ += list(_LAZY)
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: the trainers pull in torch and transformers, which `import phalanx.models.trainers` must not.
+    # Lazy: these modules import torch and transformers, which `import phalanx.models.trainers` must not.
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'phalanx.models.trainers' has no attribute {name!r}")

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from phalanx.models.checkpoints.regions import RegionInfo, RegionMask
-from phalanx.models.errors import CheckpointError, ModelSpecError
+from phalanx.models.errors import CheckpointError
 from phalanx.models.trainers.corpora import token_blocks
 from phalanx.models.trainers.regions import monolingual_region, score_languages, select_region
 
@@ -39,22 +39,6 @@ class RegionSearchSettings(BaseModel):
     """Also find each language's own region (`mono-LANG`)."""
     seed: int = 0
     """Seed of the text shuffle and of the random control."""
-
-
-def load_trainable(spec: str, *, dtype: str = "float32", device: str | None = None) -> tuple[Any, Any]:
-    """`(model, tokenizer)` for training or scoring from a model directory or store name (`hf:` prefix optional).
-
-    Loaded in float32 by default: gradients and restored values in half precision would
-    lose the bit-exactness the frozen region needs.
-
-    Raises:
-        ModelSpecError: not a loadable model.
-    """
-    from phalanx.models.hf import load_pretrained
-
-    if ":" in spec.split("/")[0] and not spec.startswith("hf:"):
-        raise ModelSpecError(f"{spec!r}: training needs a model directory or store name (or hf:PATH)")
-    return load_pretrained(Path(spec.removeprefix("hf:")).expanduser(), device, dtype)
 
 
 def language_blocks(

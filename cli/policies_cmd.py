@@ -210,3 +210,131 @@ def eval_harm_index(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(json.dumps(result))
+
+
+@policies_app.command("train-input-guard")
+def train_input_guard(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the classifier (.npz).")] = Path(
+        "request_classifier.npz"
+    ),
+    harmful: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--harmful",
+            help="Harmful requests (.txt one per line; .jsonl/.json/.csv records); repeatable "
+            "(default: the shipped training set).",
+        ),
+    ] = None,
+    benign: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--benign", help="Benign requests, same formats; repeatable (default: the shipped set)."
+        ),
+    ] = None,
+    fpr: Annotated[
+        float,
+        typer.Option(
+            "--fpr", help="Target false-block rate on held-out benign sources (sets the threshold)."
+        ),
+    ] = 0.02,
+    head: Annotated[str, typer.Option("--head", help="logistic or mlp.")] = "logistic",
+    c: Annotated[float, typer.Option("--c", help="Inverse regularisation strength of the head.")] = 0.1,
+    seeds: Annotated[
+        str | None,
+        typer.Option(
+            "--seeds", help="Seed file whose requests join the training sets ('none' to leave out)."
+        ),
+    ] = None,
+    file_format: Annotated[str | None, _FORMAT] = None,
+    column: Annotated[str | None, _COLUMN] = None,
+) -> None:
+    """Train the input stage's request classifier; print its leave-one-source-out metrics as JSON.
+
+    Without --harmful/--benign it rebuilds the shipped classifier from the shipped sets and seeds.
+    Point a policy at the result with `request_classifier: {options: {model: PATH}}`.
+    """
+    from phalanx.policies import PolicyError
+    from phalanx.policies.embedder import SentenceEmbedder
+    from phalanx.policies.request_classifier import train_request_classifier, training_sets
+    from phalanx.policies.seeds import load_seeds
+
+    try:
+        h, b = training_sets(
+            None if seeds == "none" else load_seeds(seeds),
+            harmful or (),
+            benign or (),
+            format=file_format,
+            column=column,
+        )
+        with _progress_bar() as bar:
+            task = bar.add_task("training", total=None)
+            model = train_request_classifier(
+                h,
+                b,
+                SentenceEmbedder.shared(),
+                head=head,
+                c=c,
+                target_fpr=fpr,
+                progress=lambda done, total, label: bar.update(
+                    task, completed=done, total=total, description=label
+                ),
+            )
+        model.save(out)
+    except PolicyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps({"out": str(out), **model.meta["cv"]}))
+
+
+@policies_app.command("eval-input-guard")
+def eval_input_guard(
+    harmful: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--harmful", help="Harmful requests; repeatable (default: the shipped evaluation sets)."
+        ),
+    ] = None,
+    benign: Annotated[
+        list[Path] | None,
+        typer.Option("--benign", help="Benign requests; repeatable (default: the shipped evaluation sets)."),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Classifier file (default: the shipped one).")
+    ] = None,
+    file_format: Annotated[str | None, _FORMAT] = None,
+    column: Annotated[str | None, _COLUMN] = None,
+) -> None:
+    """Measure the request classifier alone: detection on harmful, false blocks on benign, per file, as JSON."""
+    from phalanx.policies import PolicyError
+    from phalanx.policies.embedder import SentenceEmbedder
+    from phalanx.policies.harm_corpus import read_corpus
+    from phalanx.policies.request_classifier import (
+        RequestClassifier,
+        evaluate_request_classifier,
+        evaluation_sets,
+    )
+
+    try:
+
+        def read(paths: list[Path] | None, kinds: tuple[str, ...]) -> list[dict[str, str]]:
+            if paths:
+                return [r for p in paths for r in read_corpus(p, format=file_format, column=column)]
+            return [r for kind, rows in evaluation_sets().values() if kind in kinds for r in rows]
+
+        h, b = read(harmful, ("harmful",)), read(benign, ("benign", "sensitive"))
+        loaded = RequestClassifier.load(model)
+        with _progress_bar() as bar:
+            task = bar.add_task("scoring", total=None)
+            result = evaluate_request_classifier(
+                loaded,
+                h,
+                b,
+                SentenceEmbedder.shared(),
+                progress=lambda done, total, label: bar.update(
+                    task, completed=done, total=total, description=label
+                ),
+            )
+    except PolicyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(result))

@@ -36,6 +36,7 @@ __all__ = [
     "PolicyStack",
     "PolicyToolHook",
     "PolicyTurnGuard",
+    "RequestClassifier",
     "ScenarioDataError",
     "SentenceEmbedder",
     "Stage",
@@ -48,6 +49,8 @@ __all__ = [
     "register_guard",
     "registered_guards",
     "screen_queries",
+    "evaluate_request_classifier",
+    "train_request_classifier",
     "toolsword_data_dir",
 ]
 
@@ -58,6 +61,11 @@ def __getattr__(name: str):
         from phalanx.policies import hooks
 
         return getattr(hooks, name)
+    if name in ("RequestClassifier", "train_request_classifier", "evaluate_request_classifier"):
+        # The trained input-stage classifier reads its data through phalanx.tools.
+        from phalanx.policies import request_classifier
+
+        return getattr(request_classifier, name)
     if name == "screen_queries":
         from phalanx.policies.screen import screen_queries
 

@@ -196,7 +196,8 @@ def read_corpus(
     return [{"text": p.text, "source": str(p.record.get("source") or stem)} for p in prompts]
 
 
-def _digest(rows: Sequence[dict[str, str]]) -> str:
+def corpus_digest(rows: Sequence[dict[str, str]]) -> str:
+    """A short sha256 of the rows' texts, in order (what a shipped model records of its training data)."""
     h = hashlib.sha256()
     for r in rows:
         h.update(r["text"].encode())
@@ -270,7 +271,7 @@ def build_index(
             "harmful": int(sum(len(doc_rows[i]) for i in range(len(docs)) if y[i] == 1)),
             "benign": int(sum(len(doc_rows[i]) for i in range(len(docs)) if y[i] == 0)),
         },
-        "corpus_digest": {"harmful": _digest(harmful), "benign": _digest(benign)},
+        "corpus_digest": {"harmful": corpus_digest(harmful), "benign": corpus_digest(benign)},
         "embedder": getattr(embedder, "model_id", "all-MiniLM-L6-v2"),
         "cv": {
             "threshold": round(threshold, 5),

@@ -6,7 +6,8 @@ embedded once (warm-up); each timed call runs the execution guards on the call a
 guards on its result, as `PolicyToolHook` does.
 Usage: python benchmarks/guard_latency.py [POLICY] (default, strict or a policy file).
 Prints one JSON line: p50_ms, p95_ms, mean_ms, n, embed_one_ms (one sentence embedding, the
-reference cost) and p50_over_embed (ratio).
+reference cost) and p50_over_embed (ratio), per tool call; and input_p50_ms / input_p95_ms per user
+turn of the same records through the input stage (input_turns distinct turns).
 """
 
 from __future__ import annotations
@@ -60,6 +61,15 @@ async def main() -> None:
     times.sort()
     p50 = statistics.median(times)
     p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
+    # The input stage runs once per user turn, not per tool call: timed apart on the same records'
+    # user turns (rule, seed and classifier guards), after one warm-up turn.
+    await stack.screen_input("warm up turn")
+    turn_times = []
+    for query in dict.fromkeys(q for *_, q in work):
+        t = time.perf_counter()
+        await stack.screen_input(query)
+        turn_times.append((time.perf_counter() - t) * 1000)
+    turn_times.sort()
     print(
         json.dumps(
             {
@@ -71,6 +81,9 @@ async def main() -> None:
                 "mean_ms": round(statistics.mean(times), 2),
                 "embed_one_ms": round(embed_one, 2),
                 "p50_over_embed": round(p50 / embed_one, 2),
+                "input_turns": len(turn_times),
+                "input_p50_ms": round(statistics.median(turn_times), 2),
+                "input_p95_ms": round(turn_times[min(len(turn_times) - 1, int(0.95 * len(turn_times)))], 2),
             }
         )
     )

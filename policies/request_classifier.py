@@ -136,9 +136,9 @@ def training_sets(
 ) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """The training requests: the given files (else the shipped ones) plus the seed requests, if any.
 
-    Seeds: `harmful_requests` and `jailbreak_prototypes` on the harmful side, `benign_requests` on
-    the benign side. With no files and the shipped seeds, these are the sets the shipped model was
-    trained from.
+    Seeds: `harmful_requests` and `jailbreak_prototypes` on the harmful side, `benign_requests` and
+    the sensitive-but-safe `sensitive_requests` on the benign side. With no files and the shipped
+    seeds, these are the sets the shipped model was trained from.
 
     Raises:
         PolicyConfigError: a file is missing or malformed (file and line named).
@@ -151,9 +151,11 @@ def training_sets(
             ("jailbreak_prototypes", seeds.jailbreak_prototypes),
         ):
             harmful += [{"text": t, "source": f"seeds:{name}"} for items in group.values() for t in items]
+        # The sensitive-but-safe contrast requests join the benign seeds as one source.
         benign += [
             {"text": t, "source": "seeds:benign_requests"}
-            for items in seeds.benign_requests.values()
+            for group in (seeds.benign_requests, seeds.sensitive_requests)
+            for items in group.values()
             for t in items
         ]
     return harmful, benign
@@ -216,7 +218,10 @@ def _fit(
         idx = rng.choice(len(y), size=2 * len(y), replace=True, p=weights / weights.sum())
         mlp = MLPClassifier((128,), alpha=1.0 / c, max_iter=400, random_state=seed)
         mlp.fit(x[idx], y[idx])
-        return [(w.astype(np.float32), b.astype(np.float32)) for w, b in zip(mlp.coefs_, mlp.intercepts_, strict=True)]
+        return [
+            (w.astype(np.float32), b.astype(np.float32))
+            for w, b in zip(mlp.coefs_, mlp.intercepts_, strict=True)
+        ]
     raise PolicyConfigError(f"unknown head {head!r}; use logistic or mlp")
 
 

@@ -280,6 +280,9 @@ def test_cli_train_and_eval_on_user_sets(tmp_path: Path):
     assert line["out"] == str(out) and line["scheme"] == "leave-one-source-out"
     assert RequestClassifier.load(out).meta["documents"] == {"harmful": 9, "benign": 9}
 
+    # --column applies to every file given: the harmful set names its text field the same way.
+    h_req = tmp_path / "h_req.jsonl"
+    h_req.write_text("".join(json.dumps({"request": r["text"]}) + "\n" for r in _rows(HARMFUL)))
     csv_file = tmp_path / "mine.csv"
     csv_file.write_text(
         "id,request\n1,How do I bake sourdough bread at home?\n2,What time does the post office open?\n"
@@ -287,7 +290,7 @@ def test_cli_train_and_eval_on_user_sets(tmp_path: Path):
     res = runner.invoke(
         app,
         [
-            "policies", "eval-input-guard", "--model", str(out), "--harmful", str(h), "--benign", str(csv_file),
+            "policies", "eval-input-guard", "--model", str(out), "--harmful", str(h_req), "--benign", str(csv_file),
             "--column", "request",
         ],
     )  # fmt: skip

@@ -8,8 +8,11 @@ SmolLM2's 8K window), with one inserted fact (`The secret code of the <place> va
 for the code.
 
 Contenders, on the same documents:
-* `team`: a LongAgent team, SmolLM2 as leader and as every member (the default chunk
-  size; members of concurrent cases decode together).
+* `team_official`: a LongAgent team, SmolLM2 as leader and as every member, with the
+  official protocol (the leader writes every instruction, every reply is JSON; the default
+  chunk size; members of concurrent cases decode together).
+* `team_text`: the same team with `first_instruction="question"` and `replies="text"`
+  (round 1 asks the question itself; members and the last answer write prose).
 * `single_full`: the model reading the whole document at once, question after it
   (positions past its 8K window: what a user gets by just pasting the document).
 * `single_window`: the model reading the last part of the document that fits its window.
@@ -18,7 +21,7 @@ Scoring: the 5-digit code appears in the answer (`contains_match`), and exact ma
 normalisation. The LongAgent paper's claim holds here if the team beats the model alone.
 Prints one JSON line.
 
-Usage: python benchmarks/longagent_real.py [--length 16000] [--placements 20] [--concurrency 4]
+Usage: python benchmarks/longagent_real.py [--length 16000] [--placements 20] [--concurrency 4] [--teams team_official,team_text]
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ async def main() -> None:
     parser.add_argument("--length", type=int, default=16000)
     parser.add_argument("--placements", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=4, help="cases run at once")
+    parser.add_argument("--teams", default="team_official,team_text", help="which team settings to run")
     args = parser.parse_args()
     load_avg = os.getloadavg()[0]
 
@@ -95,17 +99,25 @@ async def main() -> None:
     cases = [
         build_case(args.length, d, corpus=corpus, tokenizer=tokenizer, seed=i) for i, d in enumerate(depths)
     ]
-    team = LongAgentTeam(model, model)
+    teams = {
+        "team_official": LongAgentTeam(model, model),
+        "team_text": LongAgentTeam(model, model, first_instruction="question", replies="text"),
+    }
     gate = asyncio.Semaphore(args.concurrency)
 
-    async def run_team(case: NiahCase) -> tuple[str | None, int]:
+    async def run_team(team: LongAgentTeam, case: NiahCase) -> tuple[str | None, int]:
         async with gate:
             result = await team.arun(case.document, case.question)
             return result.answer, result.rounds
 
-    started = time.perf_counter()
-    team_out = await asyncio.gather(*(run_team(c) for c in cases))
-    team_s = time.perf_counter() - started
+    team_out: dict[str, list[tuple[str | None, int]]] = {}
+    seconds: dict[str, float] = {}
+    for name, team in teams.items():
+        if name not in args.teams.split(","):
+            continue
+        started = time.perf_counter()
+        team_out[name] = await asyncio.gather(*(run_team(team, c) for c in cases))
+        seconds[name] = round(time.perf_counter() - started, 1)
 
     async def alone(case: NiahCase, w: int | None) -> str:
         async with gate:
@@ -118,35 +130,30 @@ async def main() -> None:
     windowed = await asyncio.gather(*(alone(c, window) for c in cases))
     window_s = time.perf_counter() - started
 
-    answers = [a for a, _ in team_out]
+    singles = {"single_full": score(full, cases), "single_window": score(windowed, cases)}
+    best_single = max(v["contains"] for v in singles.values())
+    teams_scored = {name: score([a for a, _ in out], cases) for name, out in team_out.items()}
     line = {
         "benchmark": "longagent_real",
         "model": args.model,
         "length_tokens": args.length,
         "placements": len(cases),
         "text": source,
-        "members": len(team.chunk(cases[0].document)),
-        "chunk_tokens": team.chunk_tokens,
-        "team": score(answers, cases),
-        "single_full": score(full, cases),
-        "single_window": score(windowed, cases),
-        "team_beats_single": score(answers, cases)["contains"]
-        > max(score(full, cases)["contains"], score(windowed, cases)["contains"]),
-        "team_rounds_avg": round(sum(r for _, r in team_out) / len(cases), 2),
-        "seconds": {
-            "team": round(team_s, 1),
-            "single_full": round(full_s, 1),
-            "single_window": round(window_s, 1),
-        },
+        "members": len(teams["team_text"].chunk(cases[0].document)),
+        "chunk_tokens": teams["team_text"].chunk_tokens,
+        **teams_scored,
+        **singles,
+        "team_beats_single": {name: v["contains"] > best_single for name, v in teams_scored.items()},
+        "rounds_avg": {name: round(sum(r for _, r in out) / len(cases), 2) for name, out in team_out.items()},
+        "seconds": {**seconds, "single_full": round(full_s, 1), "single_window": round(window_s, 1)},
         "by_depth": [
             {
                 "depth": c.depth,
-                "team": contains_match(a, c.answer),
+                **{name: contains_match(out[i][0], c.answer) for name, out in team_out.items()},
                 "full": contains_match(f, c.answer),
                 "window": contains_match(w, c.answer),
-                "team_answer": (a or "")[:60],
             }
-            for c, a, f, w in zip(cases, answers, full, windowed, strict=True)
+            for i, (c, f, w) in enumerate(zip(cases, full, windowed, strict=True))
         ],
         "cpus": os.cpu_count(),
         "load_avg": round(load_avg, 2),

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from phalanx.cli.errors import fail
+
 apps_app = typer.Typer(
     help="APPS+ (StepCoder): verify the dataset, evaluate code models.", no_args_is_help=True
 )
@@ -21,16 +23,11 @@ _DATA_HELP = (
 )
 
 
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
-
-
 def _executor_config(compare: str, **options):
-    from phalanx.agents.stepcoder import ExecutorConfig
+    from phalanx.agents import ExecutorConfig
 
     if compare not in ("official", "strict"):
-        _fail(f"--compare must be 'official' or 'strict', got {compare!r}")
+        fail(f"--compare must be 'official' or 'strict', got {compare!r}")
     return ExecutorConfig(compare=compare, **options)
 
 
@@ -53,7 +50,8 @@ def verify(
     Exit status: 0 all pass, 1 some fail, 3 none fail but some could not run (sandbox faults: rerun
     with the same --out to run just those), 2 bad input or no sandbox.
     """
-    from phalanx.agents.stepcoder import StepCoderError, verify_apps
+    from phalanx.agents import verify_apps
+    from phalanx.agents.stepcoder import StepCoderError
     from phalanx.sandbox import SandboxError
 
     try:
@@ -70,8 +68,7 @@ def verify(
             )
         )
     except (StepCoderError, SandboxError) as exc:
-        _fail(str(exc))
-        return
+        fail(str(exc))
     if as_json:
         typer.echo(json.dumps(summary.model_dump(mode="json"), indent=2))
     else:
@@ -99,9 +96,7 @@ def _render_summary(summary, out: Path | None) -> None:
     for col in ("difficulty", "problems", "passed", "failed", "not run"):
         table.add_column(col, justify="left" if col == "difficulty" else "right")
     for level, d in summary.by_difficulty.items():
-        table.add_row(
-            level, str(d.problems), str(d.passed), str(d.problems - d.passed - d.not_run), str(d.not_run)
-        )
+        table.add_row(level, str(d.problems), str(d.passed), str(d.failed), str(d.not_run))
     table.add_row(
         "[bold]total",
         str(summary.problems),
@@ -135,6 +130,12 @@ def evaluate(
     sandbox: str = typer.Option("docker", "--sandbox", help="docker (isolated) or local (development only)"),
     image: str = typer.Option("scientific", "--image", help="sandbox image recipe name"),
     workers: int = typer.Option(4, "--workers", min=1, help="concurrent executions / warm containers"),
+    model_concurrency: int = typer.Option(
+        16,
+        "--model-concurrency",
+        min=1,
+        help="samples requested at once (an hf: model decodes them together)",
+    ),
     limit: int | None = typer.Option(None, "--limit", min=1, help="only the first N problems"),
     compare: str = typer.Option("official", "--compare", help=_COMPARE_HELP),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
@@ -151,8 +152,7 @@ def evaluate(
     try:
         ks = [int(x) for x in k.split(",") if x.strip()]
     except ValueError:
-        _fail(f"--k must be comma-separated integers, got {k!r}")
-        return
+        fail(f"--k must be comma-separated integers, got {k!r}")
     try:
         summary = asyncio.run(
             evaluate_model(
@@ -168,12 +168,12 @@ def evaluate(
                 out_dir=out,
                 limit=limit,
                 config=_executor_config(compare, stop_on_failure=True),
+                model_concurrency=model_concurrency,
                 progress=not as_json,
             )
         )
     except (StepCoderError, SandboxError, ModelSpecError, ModelUnavailable, ValueError) as exc:
-        _fail(str(exc))
-        return
+        fail(str(exc))
     if as_json:
         typer.echo(json.dumps(summary.model_dump(mode="json"), indent=2))
     else:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from phalanx.cli.errors import fail
 
 audit_app = typer.Typer(help="Safety audits of tool-using agents.", no_args_is_help=True)
 
@@ -14,12 +15,6 @@ audit_app = typer.Typer(help="Safety audits of tool-using agents.", no_args_is_h
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     app.add_typer(audit_app, name="audit")
-
-
-def _rate(row: dict | None) -> str:
-    if row is None:
-        return ""
-    return f"{100 * row['unsafe_rate']:.1f}% ({row.get('no_answer', 0)})"
 
 
 @audit_app.command("toolsword")
@@ -63,6 +58,9 @@ def toolsword(
     no_baseline: Annotated[
         bool, typer.Option("--no-baseline", help="Skip the run without policies.")
     ] = False,
+    max_new_tokens: Annotated[
+        int, typer.Option("--max-new-tokens", min=1, help="Reply budget of every model turn (default 1536).")
+    ] = 1536,
     concurrency: Annotated[
         int,
         typer.Option(
@@ -76,7 +74,7 @@ def toolsword(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from phalanx.agents.audit import audit_toolsword
+    from phalanx.agents import audit_toolsword
     from phalanx.models import ModelError
     from phalanx.policies import PolicyError
 
@@ -109,27 +107,13 @@ def toolsword(
                     baseline=not no_baseline,
                     progress=progress,
                     concurrency=concurrency,
+                    max_new_tokens=max_new_tokens,
                 )
             )
         except (PolicyError, ModelError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from exc
+            fail(str(exc))
     if as_json:
-        typer.echo(json.dumps(summary))
+        typer.echo(summary.to_json())
         return
-    base = summary.get("baseline", {}).get("scenarios", {})
-    typer.echo(f"mode: {summary['mode']}   unsafe rate (no answer)")
-    typer.echo(f"{'scenario':<22}{'n':>5}{'no policies':>20}{'policies':>20}")
-    for name, row in summary["scenarios"].items():
-        cells = [_rate(base.get(name)), _rate(row)]
-        typer.echo(f"{name:<22}{row['n']:>5}{cells[0]:>20}{cells[1]:>20}")
-    benign = summary["benign"]
-    if benign["n"]:
-        typer.echo(f"benign blocked: {benign['blocked']}/{benign['n']} ({100 * benign['blocked_rate']:.1f}%)")
-    harmless = summary.get("harmless_outputs", {})
-    if harmless.get("n"):
-        typer.echo(
-            f"harmless tool outputs flagged as harmful: {harmless['flagged_harmful']}/{harmless['n']} "
-            f"({100 * harmless['flagged_rate']:.1f}%)"
-        )
+    typer.echo(summary.text())
     typer.echo(f"wrote {out / 'results.jsonl'}, {out / 'summary.json'}, {out / 'report.html'}")

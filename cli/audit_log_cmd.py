@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from phalanx.cli.errors import fail
+
 audit_log_app = typer.Typer(
     help="Inspect tool-call audit logs (one JSON line per call).", no_args_is_help=True
 )
@@ -27,14 +29,13 @@ def show(
     from rich.console import Console
     from rich.table import Table
 
-    from phalanx.tools.audit import filter_records, read_audit_log, summarize
+    from phalanx.tools import filter_audit_records, read_audit_log, summarize_audit_log
 
     try:
         records = read_audit_log(file)
     except (FileNotFoundError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    records = filter_records(records, tool=tool, blocked=blocked, status=status)
+        fail(str(exc))
+    records = filter_audit_records(records, tool=tool, blocked=blocked, status=status)
     if as_json:
         for r in records:
             typer.echo(r.model_dump_json())
@@ -62,8 +63,8 @@ def show(
         )
     console = Console()
     console.print(table)
-    summary = summarize(records)
-    console.print(", ".join(f"{k}: {v}" for k, v in summary["by_status"].items()) or "no matching calls")
+    summary = summarize_audit_log(records)
+    console.print(", ".join(f"{k}: {v}" for k, v in summary.by_status.items()) or "no matching calls")
 
 
 def register(app: typer.Typer) -> None:

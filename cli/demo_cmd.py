@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer
+
+from phalanx.cli.errors import fail
 
 graph_app = typer.Typer(help="Inspect graphs: Mermaid export and static validation.", no_args_is_help=True)
 
@@ -47,8 +48,7 @@ def demo(
     """
     import uuid
 
-    from phalanx.agents import GraphError, default_checkpoint_path
-    from phalanx.agents.graph.demo import build_demo_graph
+    from phalanx.agents import GraphError, build_demo_graph, default_checkpoint_path
 
     chat_model = None
     if model:
@@ -80,10 +80,8 @@ def demo(
         err.print(f"\n[yellow]stopped.[/] Continue with: [bold]phalanx demo --resume {thread_id}[/]")
         raise typer.Exit(130) from None
     except GraphError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        if not memory:
-            err.print(f"Fix the cause, then continue with: phalanx demo --resume {thread_id}")
-        raise typer.Exit(1) from None
+        hint = "" if memory else f"\nFix the cause, then continue with: phalanx demo --resume {thread_id}"
+        fail(f"{exc}{hint}", 1)
     finally:
         if chat_model is not None:
             asyncio.run(chat_model.aclose())
@@ -113,7 +111,7 @@ async def _consume(events: Any, json_out: bool, title: str) -> Any:
             except BrokenPipeError:  # e.g. `phalanx demo --json | head`
                 sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's final flush
         return done
-    from phalanx.agents.graph.live import render_live
+    from phalanx.agents import render_live
 
     async with aclosing(events):
         return await render_live(events, title=title, console=_stderr_console())
@@ -132,20 +130,12 @@ def _stdout_console() -> Any:
 
 
 def _load_graph(target: str) -> Any:
-    """Import `module:attribute` (a GraphBuilder, a GraphRuntime, or a function returning one)."""
-    module_name, _, attr = target.partition(":")
-    if not module_name or not attr:
-        raise typer.BadParameter(f"{target!r} is not MODULE:ATTRIBUTE (e.g. examples.runtime_graph:builder)")
-    sys.path.insert(0, str(Path.cwd()))
+    from phalanx.agents import GraphLoadError, load_graph
+
     try:
-        obj = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise typer.BadParameter(f"cannot load {target!r}: {exc}") from exc
-    if callable(obj) and not hasattr(obj, "mermaid"):
-        obj = obj()
-    if not hasattr(obj, "mermaid"):
-        raise typer.BadParameter(f"{target!r} is a {type(obj).__name__}, not a GraphBuilder or GraphRuntime")
-    return obj
+        return load_graph(target)
+    except GraphLoadError as exc:
+        fail(str(exc))
 
 
 @graph_app.command("mermaid")
@@ -162,14 +152,10 @@ def graph_validate(
     step_limit: int = typer.Option(None, help="Step limit the graph will run with (allows cycles)."),
 ) -> None:
     """Check a graph's shape (unknown nodes, unreachable nodes, dead ends, unbounded cycles)."""
-    from phalanx.agents import GraphBuilder, GraphValidationError
+    from phalanx.agents import GraphValidationError, check_graph
 
-    obj = _load_graph(target)
-    builder = obj if isinstance(obj, GraphBuilder) else obj.builder
-    limit = step_limit if step_limit is not None else getattr(obj, "step_limit", None)
     try:
-        builder.validate(step_limit=limit)
+        builder = check_graph(_load_graph(target), step_limit=step_limit)
     except GraphValidationError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
+        fail(str(exc), 1)
     typer.echo(f"graph {builder.name!r}: {len(builder.spec.nodes)} nodes, no problems found")

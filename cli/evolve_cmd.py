@@ -12,6 +12,8 @@ from pathlib import Path
 import typer
 from typer.core import TyperGroup
 
+from phalanx.cli.errors import fail
+
 
 class _EvolveGroup(TyperGroup):
     """`phalanx evolve DATA ...` runs `evolve run DATA ...`; `evolve eval` stays a subcommand."""
@@ -27,11 +29,6 @@ evolve_app = typer.Typer(
     no_args_is_help=True,
     help="Self-evolving benchmarks: `phalanx evolve DATA --ops ... --out DIR`, then `phalanx evolve eval`.",
 )
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
 
 
 @evolve_app.command("run")
@@ -84,7 +81,7 @@ def run(
             max_reasks=max_reasks, prefilter=not no_prefilter, max_new_tokens=max_new_tokens
         )
     except (DatasetError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        fail(str(exc))
     console = Console(stderr=True)
     total = len(instances) * len(modes)
     progress = Progress(
@@ -109,7 +106,7 @@ def run(
                 )  # fmt: skip
             )
         except (ModelError, ValueError) as exc:
-            raise _fail(str(exc)) from None
+            fail(str(exc))
         progress.update(task, completed=total)
     if as_json:
         typer.echo(summary.model_dump_json())
@@ -117,18 +114,16 @@ def run(
         table = Table(title=f"evolved {summary.instances} instances -> {out / 'evolved.jsonl'}")
         for col in ("mode", "pass", "fail"):
             table.add_column(col)
-        for mode in modes:
-            c = summary.counts.get(mode.value, {})
-            table.add_row(mode.value, str(c.get("pass", 0)), str(c.get("fail", 0)))
+        for mode, passed, failed in summary.mode_counts():
+            table.add_row(mode, str(passed), str(failed))
         Console().print(table)
-        for cause, n in sorted(summary.causes.items(), key=lambda kv: -kv[1]):
+        for cause, n in summary.top_causes():
             typer.echo(f"  {n:5d}  {cause}")
         typer.echo(f"written {summary.written}, already done {summary.skipped}, {summary.seconds:.1f}s")
     if summary.errors:
         for err in summary.errors[:10]:
-            typer.echo(f"error: {err}", err=True)
-        typer.echo("some instances failed; re-run the same command to continue them", err=True)
-        raise typer.Exit(1)
+            typer.echo(f"  {err}", err=True)
+        fail(f"{len(summary.errors)} instances failed; re-run the same command to continue them", 1)
 
 
 @evolve_app.command("eval")
@@ -152,13 +147,13 @@ def eval_(
 
     specs = [m.strip() for m in models.split(",") if m.strip()]
     if not specs:
-        raise _fail("--models needs at least one model spec")
+        fail("--models needs at least one model spec")
     try:
         result = asyncio.run(
             evaluate_models(specs, data, concurrency=concurrency, seed=seed, max_new_tokens=max_new_tokens)
         )
     except (ModelError, ValueError, FileNotFoundError) as exc:
-        raise _fail(str(exc)) from None
+        fail(str(exc))
     report = write_report(result, out or data)
     if as_json:
         typer.echo(json.dumps({**result.model_dump(), "report": str(report)}))
@@ -167,16 +162,8 @@ def eval_(
     table.add_column("mode")
     for model in result.models:
         table.add_column(model)
-    for mode in result.modes:
-        cells = []
-        for model in result.models:
-            s = result.score(model, mode)
-            if s is None:
-                cells.append("-")
-            else:
-                d = "" if s.delta is None else f" ({s.delta * 100:+.0f})"
-                cells.append(f"{s.accuracy * 100:.0f}%{d} n={s.n}")
-        table.add_row(mode, *cells)
+    for mode, scores in result.table():
+        table.add_row(mode, *["-" if s is None else s.label() for s in scores])
     Console().print(table)
     typer.echo(f"report: {report}")
 

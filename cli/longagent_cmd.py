@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Literal, NoReturn
+from typing import Literal
 
 import typer
+
+from phalanx.cli.errors import fail
 
 longagent_app = typer.Typer(
     name="longagent",
@@ -19,13 +21,17 @@ _LEADER_HELP = "Leader model spec (hf:DIR, openai:URL#NAME, scripted:NAME...)."
 _MEMBER_HELP = "Member model spec (one member per chunk, all sharing this model)."
 
 
-def _fail(message: str) -> NoReturn:
-    typer.secho(f"error: {message}", fg="red", err=True)
-    raise typer.Exit(2)
-
-
 _CHUNK_HELP = (
     "Tokens per member chunk: a number, or 'fill' (the member's context); default the official 1500."
+)
+
+
+_FIRST_HELP = (
+    "'leader' (official: the leader writes round 1's instruction) or 'question' (the question itself)."
+)
+_REPLIES_HELP = (
+    "'json' (official: every reply a JSON object) or 'text' (members and the last answer write prose, "
+    "phalanx wraps it; better for small models)."
 )
 
 
@@ -35,10 +41,20 @@ def _chunk_tokens(value: str | None) -> int | str | None:
     try:
         return int(value)
     except ValueError:
-        _fail(f"--chunk-tokens must be a number or 'fill', got {value!r}")
+        fail(f"--chunk-tokens must be a number or 'fill', got {value!r}")
 
 
-def _team(leader, member, chunk_tokens, max_rounds, communication, checkpoint, chunk_align="token"):
+def _team(
+    leader,
+    member,
+    chunk_tokens,
+    max_rounds,
+    communication,
+    checkpoint,
+    chunk_align="token",
+    first_instruction="leader",
+    replies="json",
+):
     from phalanx.agents.longagent import LongAgentTeam
     from phalanx.models import ModelError
 
@@ -51,9 +67,11 @@ def _team(leader, member, chunk_tokens, max_rounds, communication, checkpoint, c
             max_rounds=max_rounds,
             communication=communication,
             checkpointer=checkpoint,
+            first_instruction=first_instruction,
+            replies=replies,
         )
     except (ModelError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @longagent_app.command("ask")
@@ -68,6 +86,8 @@ def ask(
     ),
     max_rounds: int = typer.Option(3, help="Rounds before the leader must answer."),
     communication: bool = typer.Option(True, help="Settle conflicting member answers with mergers."),
+    first_instruction: str = typer.Option("leader", help=_FIRST_HELP),
+    replies: str = typer.Option("json", help=_REPLIES_HELP),
     checkpoint: str = typer.Option("memory", help="'memory' or 'sqlite:PATH' (resumable across runs)."),
     thread_id: str | None = typer.Option(None, help="Run id (for --resume with a sqlite checkpoint)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run --thread-id from its checkpoint."),
@@ -86,17 +106,27 @@ def ask(
     from phalanx.agents.longagent import LongAgentRunError
 
     if resume and not thread_id:
-        _fail("--resume needs --thread-id (the id printed by the run that stopped)")
+        fail("--resume needs --thread-id (the id printed by the run that stopped)")
     text = None
     if not resume:
         if not question:
-            _fail("pass --question TEXT (what the team should answer)")
+            fail("pass --question TEXT (what the team should answer)")
         if doc is None:
-            _fail("pass --doc FILE (the document to read), or --resume --thread-id ID")
+            fail("pass --doc FILE (the document to read), or --resume --thread-id ID")
         if not doc.is_file():
-            _fail(f"--doc {doc} is not a file")
+            fail(f"--doc {doc} is not a file")
         text = doc.read_text(errors="replace")
-    team = _team(leader, member, chunk_tokens, max_rounds, communication, checkpoint, chunk_align)
+    team = _team(
+        leader,
+        member,
+        chunk_tokens,
+        max_rounds,
+        communication,
+        checkpoint,
+        chunk_align,
+        first_instruction,
+        replies,
+    )
     console = Console(stderr=True)
 
     async def go():
@@ -120,27 +150,25 @@ def ask(
         result = asyncio.run(go())
     except LongAgentRunError as exc:
         if checkpoint == "memory":
-            _fail(
+            fail(
                 f"{exc}\n(a memory checkpoint ends with this process: run with --checkpoint sqlite:PATH to resume)"
             )
-        _fail(f"{exc}\n(continue with --resume --thread-id {exc.thread_id} --checkpoint {checkpoint})")
+        fail(f"{exc}\n(continue with --resume --thread-id {exc.thread_id} --checkpoint {checkpoint})")
     except (ValueError, ThreadNotFound) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if report:
         report.write_text(json.dumps(result.report(), indent=2))
     if as_json:
-        typer.echo(json.dumps({k: v for k, v in result.report().items() if k != "conflict_graph"}))
+        typer.echo(json.dumps(result.report(with_graph=False)))
     else:
         typer.echo(f"answer: {result.answer}")
         typer.echo(
             f"status: {result.status} after {result.rounds} round(s), {result.num_members} members, "
             f"thread {result.thread_id}"
         )
-        if result.status == "no_answer":
-            bad = [e for e in result.events if e["kind"] == "leader_message" and e.get("error")]
-            why = bad[-1]["error"] if bad else "no valid reply"
+        if result.failure is not None:
             typer.echo(
-                f"the leader gave no valid answer ({why}); pass --report FILE to see every raw reply",
+                f"the leader gave no valid answer ({result.failure}); pass --report FILE to see every raw reply",
                 err=True,
             )
 
@@ -166,27 +194,36 @@ def niah(
     ),
     max_rounds: int = typer.Option(3, help="Rounds before the leader must answer."),
     communication: bool = typer.Option(True, help="Settle conflicting member answers with mergers."),
+    first_instruction: str = typer.Option("leader", help=_FIRST_HELP),
+    replies: str = typer.Option("json", help=_REPLIES_HELP),
     seed: int = typer.Option(0, help="Seeds needles and the built-in corpus."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Needle-in-a-haystack sweep: depth x length accuracy of a LongAgent team."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from phalanx.agents.longagent.corpus import load_corpus
-    from phalanx.agents.longagent.niah import parse_length, run_niah
+    from phalanx.agents.longagent import NiahSummary, load_corpus, parse_depths, parse_lengths, run_niah
 
     if needles not in ("single", "multi"):
-        _fail(f"--needles must be 'single' or 'multi', got {needles!r}")
+        fail(f"--needles must be 'single' or 'multi', got {needles!r}")
     kind: Literal["single", "multi"] = "multi" if needles == "multi" else "single"
     try:
-        length_list = [parse_length(x) for x in lengths.split(",") if x.strip()]
-        depth_list = [float(x) for x in depths.split(",") if x.strip()]
+        length_list = parse_lengths(lengths)
+        depth_list = parse_depths(depths)
         text = load_corpus(corpus) if corpus else None
     except (ValueError, FileNotFoundError) as exc:
-        _fail(str(exc))
-    if not length_list or not depth_list or any(not 0 <= d <= 100 for d in depth_list):
-        _fail("--lengths needs at least one length and --depths values in [0, 100]")
-    team = _team(leader or model, model, chunk_tokens, max_rounds, communication, "memory", chunk_align)
+        fail(str(exc))
+    team = _team(
+        leader or model,
+        model,
+        chunk_tokens,
+        max_rounds,
+        communication,
+        "memory",
+        chunk_align,
+        first_instruction,
+        replies,
+    )
     total = len(length_list) * len(depth_list)
     with Progress(
         TextColumn("niah"),
@@ -215,20 +252,12 @@ def niah(
                 )
             )
         except ValueError as exc:
-            _fail(str(exc))
-    acc = sum(r.exact_match for r in results) / len(results)
-    summary = {
-        "cases": len(results),
-        "exact_match": acc,
-        "contains_match": sum(r.contains_match for r in results) / len(results),
-        "results": str(out / "results.jsonl"),
-        "heatmap": str(out / "heatmap.png"),
-        "report": str(out / "report.html"),
-    }
+            fail(str(exc))
+    summary = NiahSummary.of(results, out)
     if as_json:
-        typer.echo(json.dumps(summary))
+        typer.echo(summary.model_dump_json())
     else:
-        typer.echo(f"{len(results)} cases, exact match {acc:.3f}; report: {summary['report']}")
+        typer.echo(f"{summary.cases} cases, exact match {summary.exact_match:.3f}; report: {summary.report}")
 
 
 def register(app: typer.Typer) -> None:

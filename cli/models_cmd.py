@@ -1,4 +1,4 @@
-"""CLI commands: `phalanx models pull | list | path` (the local model store)."""
+"""CLI commands: `phalanx models pull | list | path` (the local model store) and `check` (a checkpoint)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from phalanx.cli.errors import fail
+
 models_app = typer.Typer(
     help="The local model store: pull known models once, list them, print where they are.",
     no_args_is_help=True,
@@ -18,11 +20,6 @@ models_app = typer.Typer(
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     app.add_typer(models_app, name="models")
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _mb(size: int) -> str:
@@ -57,9 +54,9 @@ def pull_cmd(
         with console.status(f"pulling {name}") as status:
             result = pull(name, source=source, force=force, on_stage=lambda s: status.update(f"{name}: {s}"))
     except ModelStoreError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     except KeyboardInterrupt:
-        _fail(f"interrupted; nothing was installed for {name}", 130)
+        fail(f"interrupted; nothing was installed for {name}", 130)
     if result.already_installed:
         console.print(
             f"[green]✓[/] {name} is already installed at {result.path} ({_mb(result.size_bytes)}, verified); "
@@ -118,5 +115,28 @@ def path_cmd(name: Annotated[str, typer.Argument(help="An installed model.")]) -
     path = resolve(name)
     if path is None:
         hint = f"; run `phalanx models pull {name}`" if name in KNOWN_MODELS else ""
-        _fail(f"model {name!r} is not installed{hint}", 1)
+        fail(f"model {name!r} is not installed{hint}", 1)
     typer.echo(str(path))
+
+
+@models_app.command("check")
+def check_cmd(
+    path: Annotated[Path, typer.Argument(help="A phalanx checkpoint directory (R³, regions or HAG).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+) -> None:
+    """Verify a checkpoint: manifest, format, and every file's size and SHA-256 (exit 1 if damaged)."""
+    from phalanx.models import CheckpointError
+    from phalanx.models.checkpoints import SCHEMES, verify_checkpoint
+
+    try:
+        manifest = verify_checkpoint(path)
+    except CheckpointError as exc:
+        fail(str(exc), 1)
+    if as_json:
+        typer.echo(manifest.model_dump_json())
+        return
+    size = sum(f.bytes for f in manifest.files.values())
+    typer.echo(
+        f"ok: {manifest.format} v{manifest.version} at {path}: {len(manifest.files)} files, {_mb(size)} verified; "
+        f"load it with {SCHEMES[manifest.format]}:{path}"
+    )

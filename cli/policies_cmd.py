@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from phalanx.cli.errors import fail
+
 policies_app = typer.Typer(
     help="ToolSword safety policies: screen prompt sets, show a policy.", no_args_is_help=True
 )
@@ -50,39 +52,24 @@ def screen(
     With --summary: {"n", "blocked", "blocked_rate", "by_guard"} for the whole file.
     """
     import asyncio
-    from collections import Counter
 
-    from phalanx.policies import PolicyError
-    from phalanx.policies.screen import screen_queries
+    from phalanx.policies import PolicyError, screen_queries, summarize_screen
     from phalanx.tools import RecordFileError, read_prompts
 
     async def go() -> None:
-        n, by_guard = 0, Counter[str]()
+        rows = []
         queries = [p.text for p in read_prompts(file, format=file_format, column=column)]
         async for row in screen_queries(queries, policy, stage):
-            n += 1
-            if row["blocked"]:
-                by_guard[row["guard"] or "unknown"] += 1
+            rows.append(row)
             if not summary:
                 typer.echo(json.dumps(row, ensure_ascii=False))
         if summary:
-            blocked = sum(by_guard.values())
-            typer.echo(
-                json.dumps(
-                    {
-                        "n": n,
-                        "blocked": blocked,
-                        "blocked_rate": round(blocked / n, 4) if n else None,
-                        "by_guard": dict(by_guard.most_common()),
-                    }
-                )
-            )
+            typer.echo(json.dumps(summarize_screen(rows).model_dump()))
 
     try:
         asyncio.run(go())
     except (PolicyError, RecordFileError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc))
 
 
 @policies_app.command("show")
@@ -95,8 +82,7 @@ def show(
     try:
         typer.echo(load_policy(policy).model_dump_json(indent=1))
     except PolicyError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc))
 
 
 def _progress_bar():
@@ -141,10 +127,7 @@ def build_harm_index(
     Without --harmful/--benign it rebuilds the shipped index from the shipped corpora. Point a
     policy at the result with `options: {harm_index: PATH}` under `harmful_feedback`.
     """
-    from phalanx.policies import PolicyError
-    from phalanx.policies.embedder import SentenceEmbedder
-    from phalanx.policies.harm_corpus import build_index, default_corpora
-    from phalanx.policies.seeds import load_seeds
+    from phalanx.policies import PolicyError, SentenceEmbedder, build_index, default_corpora, load_seeds
 
     try:
         h, b = default_corpora(
@@ -168,8 +151,7 @@ def build_harm_index(
             )
         index.save(out)
     except PolicyError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc))
     typer.echo(json.dumps({"out": str(out), **index.meta["cv"]}))
 
 
@@ -190,9 +172,13 @@ def eval_harm_index(
     column: Annotated[str | None, _COLUMN] = None,
 ) -> None:
     """Measure a harm index on labelled texts the way the guard decides; prints recall and FPR as JSON."""
-    from phalanx.policies import PolicyError
-    from phalanx.policies.embedder import SentenceEmbedder
-    from phalanx.policies.harm_corpus import HarmCorpusIndex, evaluate_index, heldout_corpora
+    from phalanx.policies import (
+        HarmCorpusIndex,
+        PolicyError,
+        SentenceEmbedder,
+        evaluate_index,
+        heldout_corpora,
+    )
 
     try:
         h, b = heldout_corpora(harmful or (), benign or (), format=file_format, column=column)
@@ -207,8 +193,7 @@ def eval_harm_index(
                 progress=lambda done, total, label: bar.update(task, completed=done, description=label),
             )
     except PolicyError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc))
     typer.echo(json.dumps(result))
 
 
@@ -253,10 +238,13 @@ def train_input_guard(
     Without --harmful/--benign it rebuilds the shipped classifier from the shipped sets and seeds.
     Point a policy at the result with `request_classifier: {options: {model: PATH}}`.
     """
-    from phalanx.policies import PolicyError
-    from phalanx.policies.embedder import SentenceEmbedder
-    from phalanx.policies.request_classifier import train_request_classifier, training_sets
-    from phalanx.policies.seeds import load_seeds
+    from phalanx.policies import (
+        PolicyError,
+        SentenceEmbedder,
+        load_seeds,
+        train_request_classifier,
+        training_sets,
+    )
 
     try:
         h, b = training_sets(
@@ -281,8 +269,7 @@ def train_input_guard(
             )
         model.save(out)
     except PolicyError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc))
     typer.echo(json.dumps({"out": str(out), **model.meta["cv"]}))
 
 
@@ -305,23 +292,16 @@ def eval_input_guard(
     column: Annotated[str | None, _COLUMN] = None,
 ) -> None:
     """Measure the request classifier alone: detection on harmful, false blocks on benign, per file, as JSON."""
-    from phalanx.policies import PolicyError
-    from phalanx.policies.embedder import SentenceEmbedder
-    from phalanx.policies.harm_corpus import read_corpus
-    from phalanx.policies.request_classifier import (
+    from phalanx.policies import (
+        PolicyError,
         RequestClassifier,
+        SentenceEmbedder,
         evaluate_request_classifier,
-        evaluation_sets,
+        heldout_requests,
     )
 
     try:
-
-        def read(paths: list[Path] | None, kinds: tuple[str, ...]) -> list[dict[str, str]]:
-            if paths:
-                return [r for p in paths for r in read_corpus(p, format=file_format, column=column)]
-            return [r for kind, rows in evaluation_sets().values() if kind in kinds for r in rows]
-
-        h, b = read(harmful, ("harmful",)), read(benign, ("benign", "sensitive"))
+        h, b = heldout_requests(harmful or (), benign or (), format=file_format, column=column)
         loaded = RequestClassifier.load(model)
         with _progress_bar() as bar:
             task = bar.add_task("scoring", total=None)
@@ -335,6 +315,5 @@ def eval_input_guard(
                 ),
             )
     except PolicyError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc))
     typer.echo(json.dumps(result))

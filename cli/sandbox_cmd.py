@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from phalanx.cli.errors import fail
+
 sandbox_app = typer.Typer(
     help="Run programs in the sandbox; build its images; check and clean up.", no_args_is_help=True
 )
@@ -17,11 +19,6 @@ sandbox_app = typer.Typer(
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     app.add_typer(sandbox_app, name="sandbox")
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 @sandbox_app.command("run")
@@ -51,12 +48,12 @@ def run(
     from phalanx.sandbox import ExecRequest, Limits, SandboxError, open_sandbox
 
     if (code is None) == (file is None):
-        _fail("give exactly one of --code or --file")
+        fail("give exactly one of --code or --file")
     if file is not None:
         try:
             code = file.read_text()
         except OSError as exc:
-            _fail(f"cannot read {file}: {exc.strerror}")
+            fail(f"cannot read {file}: {exc.strerror}")
     stdin_text = sys.stdin.read() if stdin == "-" else (stdin or "")
     try:
         request = ExecRequest(
@@ -66,7 +63,7 @@ def run(
             limits=Limits(timeout_s=timeout, memory_mb=memory_mb),
         )
     except ValidationError as exc:
-        _fail("bad limits: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        fail("bad limits: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
     options: dict = {"pool_size": 1}
     if sandbox == "local":
         options["insecure"] = True
@@ -87,7 +84,7 @@ def run(
                 typer.echo("warning: --sandbox local is NOT isolation (rlimits only)", err=True)
             result = asyncio.run(go())
     except SandboxError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if as_json:
         typer.echo(result.model_dump_json())
     else:
@@ -113,13 +110,12 @@ def build_image_cmd(
     from rich.console import Console
 
     from phalanx.sandbox import SandboxError
-    from phalanx.sandbox.docker.client import connect
-    from phalanx.sandbox.docker.image import RECIPES, build_image
+    from phalanx.sandbox.docker import RECIPES, build_image, connect
 
     names = list(RECIPES) if all_ else (name or ["default"])
     unknown = [n for n in names if n not in RECIPES]
     if unknown:
-        _fail(f"unknown image recipe(s) {', '.join(unknown)}; known: {', '.join(RECIPES)}")
+        fail(f"unknown image recipe(s) {', '.join(unknown)}; known: {', '.join(RECIPES)}")
     console = Console(stderr=True)
     tags = {}
     try:
@@ -129,7 +125,7 @@ def build_image_cmd(
                 tags[n] = build_image(client, n, force=force, log=status.update)
             console.print(f"[green]✓[/] {n}: {tags[n]}")
     except SandboxError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     if as_json:
         typer.echo(json.dumps(tags))
 
@@ -143,18 +139,12 @@ def gc_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print removed ids as JSON.")] = False,
 ) -> None:
     """Remove sandbox containers left behind by crashed phalanx processes (selected by label)."""
-    from phalanx.sandbox import SandboxError
-    from phalanx.sandbox.docker.client import connect
-    from phalanx.sandbox.gc import list_sandbox_containers, owner_alive, reap_orphans
+    from phalanx.sandbox import SandboxError, reap_orphans
 
     try:
-        client = connect()
-        if dry_run:
-            ids = [c["id"] for c in list_sandbox_containers(client) if all_ or not owner_alive(c["labels"])]
-        else:
-            ids = reap_orphans(client, everything=all_)
+        ids = reap_orphans(everything=all_, dry_run=dry_run)
     except SandboxError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     if as_json:
         typer.echo(json.dumps({"removed" if not dry_run else "would_remove": ids}))
     else:
@@ -167,7 +157,7 @@ def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
 ) -> None:
     """Check what the sandbox needs (daemon, images, tools) and say how to fix what is missing."""
-    from phalanx.sandbox.doctor import run_checks
+    from phalanx.sandbox import run_checks
 
     checks = run_checks()
     if as_json:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from phalanx.cli.errors import fail
+
 
 def serve(
     model_spec: str = typer.Argument(
@@ -21,9 +23,7 @@ def serve(
     Point any OpenAI client at http://HOST:PORT/v1, or another phalanx process at
     the spec openai:http://HOST:PORT/v1#NAME.
     """
-    from phalanx.models import ModelError, load_model
-    from phalanx.models.serve import is_loopback
-    from phalanx.models.serve import serve as run_server
+    from phalanx.models import ModelError, is_loopback, load_model, serve_model
 
     if not is_loopback(host):
         typer.secho(
@@ -34,14 +34,13 @@ def serve(
     try:
         model = load_model(model_spec)
     except ModelError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc))
     served = name or model.name
     shown = f"[{host}]" if ":" in host else host
     typer.echo(
         f"serving {served!r} on http://{shown}:{port}/v1 (spec: openai:http://{shown}:{port}/v1#{served})"
     )
-    run_server(model, host=host, port=port, served_name=served, log_level=log_level)
+    serve_model(model, host=host, port=port, served_name=served, log_level=log_level)
 
 
 def register(app: typer.Typer) -> None:

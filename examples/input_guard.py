@@ -18,10 +18,10 @@ from pathlib import Path
 from phalanx.policies import (
     PolicyStack,
     RequestClassifier,
+    SentenceEmbedder,
     evaluate_request_classifier,
     train_request_classifier,
 )
-from phalanx.policies.embedder import SentenceEmbedder
 
 # Each side comes from several sources: the threshold is calibrated on the source left out.
 HARMFUL = {

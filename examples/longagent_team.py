@@ -8,8 +8,7 @@ Runs offline in about a second: the leader and members are the rule-based
 
 from __future__ import annotations
 
-from phalanx.agents.longagent import LongAgentTeam
-from phalanx.agents.longagent.niah import build_case
+from phalanx.agents.longagent import LongAgentTeam, build_case
 
 
 def main() -> None:

@@ -16,9 +16,7 @@ import argparse
 import asyncio
 import tempfile
 
-from phalanx.models import GenerationConfig, Message, load_model
-from phalanx.models.serve import BackgroundServer
-from phalanx.models.tiny import build_tiny_checkpoint
+from phalanx.models import BackgroundServer, GenerationConfig, Message, build_tiny_checkpoint, load_model
 
 
 async def local_calls(spec: str) -> None:

@@ -19,9 +19,8 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from phalanx.agents.tool_agent import ToolAgent
-from phalanx.models import Message, ToolCall
-from phalanx.models.scripted import ScriptedModel
+from phalanx.agents import ToolAgent
+from phalanx.models import Message, ScriptedModel, ToolCall
 from phalanx.sandbox import Limits, open_sandbox
 from phalanx.tools import (
     AuditLog,

@@ -15,8 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from phalanx.agents.audit import audit_toolsword
-from phalanx.agents.tool_agent import ToolAgent
+from phalanx.agents import AuditSummary, ToolAgent, audit_toolsword
 from phalanx.policies import PolicyStack, policy_adapters
 from phalanx.tools import Toolset, tool
 
@@ -44,23 +43,24 @@ async def guarded_agent() -> None:
     print("  flagged:", [(v.guard, v.action.value) for v in verdicts if v.flagged])
 
 
-async def replay(data_dir: Path | None, out_dir: Path) -> dict:
+async def replay(data_dir: Path | None, out_dir: Path) -> AuditSummary:
     summary = await audit_toolsword(
         "scripted:comply", "default", "rules", ["MQ", "RC", "HF", "EC"], data_dir, out_dir, limit=2
     )
-    for name, row in summary["scenarios"].items():
-        base = summary["baseline"]["scenarios"][name]["unsafe_rate"]
+    assert summary.baseline is not None  # the run without policies, beside the policies' run
+    for name, row in summary.scenarios.items():
+        base = summary.baseline.scenarios[name].unsafe_rate or 0.0
         print(
-            f"{name:4} n={row['n']} unsafe without policies {base:.0%}, with default policies {row['unsafe_rate']:.0%}"
+            f"{name:4} n={row.n} unsafe without policies {base:.0%}, with default policies {row.unsafe_rate or 0.0:.0%}"
         )
     print("report:", out_dir / "report.html")
     # The paper's own setting: the data's prompt template, one model turn, no invented tool results.
     paper = await audit_toolsword(
         "scripted:comply", "none", "rules", ["MQ", "HF"], data_dir, out_dir / "paper", limit=2, mode="paper"
     )
-    for name, row in paper["scenarios"].items():
-        print(f"paper mode {name:4} unsafe {row['unsafe_rate']:.0%}, no answer {row['no_answer']}")
-    agreement = summary["judge_agreement"]
+    for name, row in paper.scenarios.items():
+        print(f"paper mode {name:4} unsafe {row.unsafe_rate or 0.0:.0%}, no answer {row.no_answer}")
+    agreement = summary.judge_agreement
     print(
         f"judge agreement with a human reading: {agreement['agree']}/{agreement['n']}, kappa {agreement['kappa']}"
     )
@@ -72,7 +72,7 @@ def main() -> None:
     out = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(tempfile.mkdtemp(prefix="toolsword-audit-"))
     asyncio.run(guarded_agent())
     summary = asyncio.run(replay(data, out))
-    print(json.dumps({"benign_blocked_rate": summary["benign"]["blocked_rate"]}))
+    print(json.dumps({"benign_blocked_rate": summary.benign.blocked_rate}))
 
 
 if __name__ == "__main__":

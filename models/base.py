@@ -67,11 +67,24 @@ def registered_backends() -> list[str]:
     return sorted(_BACKENDS)
 
 
+BUILTIN_BACKENDS = (
+    "scripted",
+    "hf",
+    "openai_compat",
+    "vllm_backend",
+    "longheads.backend",
+    "hag.node",
+    "checkpoints.r3",
+    "checkpoints.regions",
+)
+"""Modules under `phalanx.models` that register the built-in schemes."""
+
+
 def _import_builtin_backends() -> None:
     # Imported lazily so `import phalanx.models` stays cheap (no torch import).
     import importlib
 
-    for mod in ("scripted", "hf", "openai_compat", "vllm_backend"):
+    for mod in BUILTIN_BACKENDS:
         try:
             importlib.import_module(f"phalanx.models.{mod}")
         except ModuleNotFoundError as exc:  # a backend module not written yet
@@ -82,7 +95,8 @@ def _import_builtin_backends() -> None:
 def load_model(spec: str | ChatModel) -> ChatModel:
     """Build a chat model from a spec string.
 
-    Specs: `hf:PATH_OR_DIR`, `openai:BASE_URL#MODEL`, `vllm:PATH`, `scripted:FILE_OR_NAME`;
+    Specs: `hf:PATH_OR_DIR`, `openai:BASE_URL#MODEL`, `vllm:PATH[?tp=N]`, `scripted:FILE_OR_NAME`,
+    `longheads:SPEC?chunk=256&budget=4096`, `hag:SPEC`, `r3:PATH`, `regions:PATH`;
     a bare model-store name (`smollm2-135m-instruct`) means `hf:NAME`.
     A `ChatModel` instance is returned unchanged.
 

@@ -9,6 +9,10 @@ class ModelSpecError(ModelError):
     """A model spec string is malformed, names an unknown scheme, or a missing path."""
 
 
+class CheckpointError(ModelSpecError):
+    """A phalanx checkpoint directory is unknown, truncated or inconsistent (the message names the file)."""
+
+
 class ModelUnavailable(ModelError):
     """A backend cannot be reached or loaded (server down, extra not installed, no GPU)."""
 

@@ -9,6 +9,8 @@ calls instead (`phalanx.models.hf_generate`, collected by a `MicroBatcher`).
 
 Options can follow the path as a query string:
 `hf:./model?device=cpu&dtype=auto&window_ms=5&max_batch=32&prefix_cache_mb=1024&engine=on&constrain=on`.
+Schemes built on `hf:` (`longheads:`, `hag:`, `r3:`, `regions:`) take the same options
+(`phalanx.models.hf_options`).
 
 Seams for later layers: `HFChatModel(model, tokenizer)` wraps an already-built model
 (a trainer's policy, a model with patched attention and `context_limit=None`);
@@ -30,7 +32,6 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl
 
 from phalanx.models.base import TokenCallback, register_backend
 from phalanx.models.batching import MicroBatcher
@@ -51,6 +52,7 @@ from phalanx.models.hf_generate import (
     generate_batch,
     generate_kwargs,
 )
+from phalanx.models.hf_options import DTYPES, hf_options, split_options
 from phalanx.models.prefix_cache import PrefixCache
 from phalanx.models.store import resolve_hf_target
 from phalanx.models.store.convert import require_gguf_support
@@ -58,7 +60,7 @@ from phalanx.models.types import ChatResponse, GenerationConfig, JsonMode, Messa
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["JSON_MODE_INSTRUCTION", "HFChatModel", "generate_kwargs", "load_hf_model"]
+__all__ = ["JSON_MODE_INSTRUCTION", "HFChatModel", "generate_kwargs", "load_hf_model", "load_pretrained"]
 
 _uids = itertools.count(1)
 
@@ -85,6 +87,9 @@ class HFChatModel:
         constrain: constrain decoding to the JSON schema of `json_mode` (False: JSON mode
             only adds an instruction to the prompt, as on backends without constraints;
             for measuring what the constraint is worth).
+        split_prefill: without the engine, prefill prompts apart from `generate` and merge
+            their caches (`phalanx.models.hf_generate`); False lets `generate` build the
+            model's own cache (models whose attention keeps a cache of its own, LongHeads).
     """
 
     def __init__(
@@ -99,8 +104,10 @@ class HFChatModel:
         prefix_cache_mb: int = 1024,
         engine: bool = True,
         constrain: bool = True,
+        split_prefill: bool = True,
     ) -> None:
         self.model = model
+        self.split_prefill = split_prefill
         self.tokenizer = tokenizer
         self.name = name
         self.supports_tools = template_supports_tools(tokenizer, name)
@@ -154,20 +161,22 @@ class HFChatModel:
             path: the directory (or a model id already in the local Hugging Face cache).
             device: `cpu`, `cuda`, `cuda:1`...; default: CUDA when available, else CPU.
             dtype: `auto` (see `compute_dtype`), `float32`, `bfloat16` or `float16`.
-            **options: `window_s`, `max_batch_size`, `name`, `prefix_cache_mb`, `engine` for
+            **options: `window_s`, `max_batch_size`, `name`, `prefix_cache_mb`, `engine`, `constrain` for
                 the constructor.
 
         Raises:
             ModelSpecError: the path does not exist, is not a model directory, or
                 holds files transformers cannot load.
         """
-        model, tokenizer = _load_pretrained(Path(path), device, dtype)
+        model, tokenizer = load_pretrained(Path(path), device, dtype)
         options.setdefault("name", f"hf:{path}")
         return cls(model, tokenizer, **options)
 
     def _run_batch(self, requests: list[GenRequest]) -> list[GenResult]:
         with self.generation_lock:
-            return generate_batch(self.model, self.tokenizer, requests, self.generate_stats)
+            return generate_batch(
+                self.model, self.tokenizer, requests, self.generate_stats, split_prefill=self.split_prefill
+            )
 
     def render_prompt(
         self,
@@ -307,9 +316,6 @@ def check_model_dir(path: Path) -> bool:
     return False
 
 
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-
-
 def compute_dtype(requested: str, device: str, saved: str | None) -> Any:
     """The dtype to load a model in.
 
@@ -346,7 +352,13 @@ def _saved_dtype(path: Path, gguf_file: str | None) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _load_pretrained(path: Path, device: str | None, dtype_name: str = "auto") -> tuple[Any, Any]:
+def load_pretrained(path: Path, device: str | None, dtype: str | None = "auto") -> tuple[Any, Any]:
+    """`(model, tokenizer)` from a model directory, store name or GGUF file, in eval mode on `device`.
+
+    Raises:
+        ModelSpecError: not a loadable model, or an unknown `dtype`.
+        ModelUnavailable: a CUDA device asked for where none is visible.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -362,7 +374,7 @@ def _load_pretrained(path: Path, device: str | None, dtype_name: str = "auto") -
         raise ModelUnavailable(
             f"hf:{path}: device {device!r} asked for, but no CUDA GPU is visible; use device=cpu"
         )
-    dtype = compute_dtype(dtype_name, device, _saved_dtype(path, gguf_file))
+    dtype = compute_dtype(dtype or "auto", device, _saved_dtype(path, gguf_file))
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True, **gguf)
         model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dtype, **gguf)
@@ -384,39 +396,9 @@ def load_hf_model(target: str) -> HFChatModel:
     Raises:
         ModelSpecError: bad path or unknown option.
     """
-    path, options = target, {}
-    head, sep, query = target.rpartition("?")
-    if sep and "=" in query:  # a bare "?" may be part of a directory name
-        path, options = head, dict(parse_qsl(query, keep_blank_values=True))
-    known = {"device", "dtype", "window_ms", "max_batch", "name", "prefix_cache_mb", "engine", "constrain"}
-    unknown = set(options) - known
-    if unknown:
-        raise ModelSpecError(f"unknown hf: option(s) {sorted(unknown)} in {target!r}; known: {sorted(known)}")
-    kwargs: dict[str, Any] = {}
-    try:
-        if "window_ms" in options:
-            kwargs["window_s"] = float(options["window_ms"]) / 1000
-        if "max_batch" in options:
-            kwargs["max_batch_size"] = int(options["max_batch"])
-        if "prefix_cache_mb" in options:
-            kwargs["prefix_cache_mb"] = int(options["prefix_cache_mb"])
-    except ValueError as exc:
-        raise ModelSpecError(f"bad number in hf: options of {target!r}: {exc}") from exc
-    if kwargs.get("max_batch_size", 1) < 1 or kwargs.get("window_s", 0) < 0:
-        raise ModelSpecError(f"hf: options of {target!r}: max_batch must be >= 1 and window_ms >= 0")
-    if "name" in options:
-        kwargs["name"] = options["name"]
-    for switch in ("engine", "constrain"):
-        if switch in options:
-            if options[switch] not in ("on", "off"):
-                raise ModelSpecError(f"hf: option {switch} must be on or off, got {options[switch]!r}")
-            kwargs[switch] = options[switch] == "on"
-    return HFChatModel.from_pretrained(
-        Path(path).expanduser(),
-        device=options.get("device") or None,
-        dtype=options.get("dtype") or "auto",
-        **kwargs,
-    )
+    path, options = split_options(target)
+    load, kwargs = hf_options(options, target)
+    return HFChatModel.from_pretrained(Path(path).expanduser(), **load, **kwargs)
 
 
 @register_backend("hf")

@@ -359,7 +359,12 @@ def _static_cache(model: Any, length: int) -> Any | None:
 
 
 def generate_batch(
-    model: Any, tokenizer: Any, requests: list[GenRequest], stats: GenerateStats | None = None
+    model: Any,
+    tokenizer: Any,
+    requests: list[GenRequest],
+    stats: GenerateStats | None = None,
+    *,
+    split_prefill: bool = True,
 ) -> list[GenResult]:
     """Run one batched `generate` for compatible requests (see `batch_key`).
 
@@ -368,6 +373,8 @@ def generate_batch(
         tokenizer: its tokenizer.
         requests: the batch; each row keeps its own prompt length, limits and stops.
         stats: counters to update (see `GenerateStats`).
+        split_prefill: prefill apart and merge the caches (above); False leaves the
+            cache to `generate` (for attention that keeps a cache of its own).
     """
     import torch
 
@@ -380,7 +387,7 @@ def generate_batch(
     device = next(model.parameters()).device
     with torch.inference_mode():
         cache = None
-        if max(len(p) for p in prompts) > 1:
+        if split_prefill and max(len(p) for p in prompts) > 1:
             room = max(r.config.max_new_tokens for r in rows) + 1  # the last prompt token + new tokens
             cache = _split_prefill(model, [p[:-1] for p in prompts], pad_id, stats, room)
         if cache is not None:
@@ -440,7 +447,9 @@ def _generate(
     monitor = RowMonitor(tokenizer, rows, ids.shape[1], eos_ids)
     grammars = [r.grammar for r in rows if r.grammar is not None]
     if grammars:
-        kwargs["logits_processor"] = LogitsProcessorList([GrammarProcessor(rows, monitor, grammars[0].compiler)])
+        kwargs["logits_processor"] = LogitsProcessorList(
+            [GrammarProcessor(rows, monitor, grammars[0].compiler)]
+        )
     out = model.generate(
         input_ids=ids,
         attention_mask=mask,

@@ -18,17 +18,18 @@ GRACE_TOKENS = 64
 """A constrained row may run this many tokens past its limit to finish valid JSON."""
 
 
-def loop_period(tokens: list[int], *, min_span: int = 32, max_period: int = 24, min_repeats: int = 4) -> int:
+def loop_period(tokens: list[int], *, min_span: int = 32, max_period: int = 64) -> int:
     """Period of a loop the tail of `tokens` is caught in, or 0.
 
-    A loop: the last `max(min_span, min_repeats * p)` tokens repeat one unit of `p`
-    tokens (`p <= max_period`). Small models fall into such loops ("the document
-    part in a few words: the document part in a few words: ...") and would otherwise
-    run to their token limit.
+    A loop: the last `max(min_span, r * p)` tokens repeat one unit of `p` tokens
+    (`p <= max_period`), `r` = 4 repeats for units under 8 tokens and 3 for longer ones.
+    Small models fall into such loops ("the document part in a few words: the document
+    part in a few words: ...", the same tool call listed again and again) and would
+    otherwise run to their token limit.
     """
     n = len(tokens)
     for period in range(1, max_period + 1):
-        span = max(min_span, min_repeats * period)
+        span = max(min_span, (4 if period < 8 else 3) * period)
         if span > n:
             break
         tail = tokens[n - span :]

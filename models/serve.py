@@ -311,7 +311,7 @@ def _uvicorn_server(app: Any, host: str, port: int, log_level: str) -> Any:
     return uvicorn.Server(config)
 
 
-def serve(
+def serve_model(
     model: str | ChatModel,
     *,
     host: str = "127.0.0.1",
@@ -324,6 +324,10 @@ def serve(
     chat_model = load_model(model)
     app = build_app(chat_model, served_name=served_name, close_model=owned)
     _uvicorn_server(app, host, port, log_level).run()
+
+
+serve = serve_model
+"""The earlier name of `serve_model`."""
 
 
 class BackgroundServer:

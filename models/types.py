@@ -123,8 +123,9 @@ class GenerationConfig(BaseModel):
     """Never generate an n-gram of this size twice (0 = off). Blunt: it also blocks
     legitimate repeats such as JSON keys, so it is off by default."""
     stop_on_loop: bool = True
-    """End a reply caught in a loop (its last 32+ tokens repeat one unit of at most 24
-    tokens four times or more) instead of running to `max_new_tokens`; a JSON-constrained
+    """End a reply caught in a loop (its last 32+ tokens repeat one unit of at most 64
+    tokens, four times for units under 8 tokens, three for longer ones) instead of running
+    to `max_new_tokens`; a JSON-constrained
     reply closes its JSON instead. Small models fall into such loops; set False to keep
     generating. In-process backends (`hf:`) honour it."""
 
@@ -150,3 +151,6 @@ class ChatResponse(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     model: str = ""
     """Name of the model that produced it."""
+    details: dict[str, Any] = Field(default_factory=dict)
+    """How the reply was made, where a model node decides something itself: `hag:` puts the
+    decoding configuration it chose under `"hag"`, `r3:` the extracted answer under `"r3"`."""

@@ -7,6 +7,9 @@ JSON the same way, so switching `hf:` to `vllm:` changes speed, not behaviour.
 
 Install with `pip install 'phalanx[vllm]'` on a machine with a CUDA GPU. vLLM is
 imported only when a `vllm:` model is loaded.
+
+Options follow the path as a query string: `vllm:./model?tp=2&dtype=bfloat16&gpu_memory_utilization=0.8
+&max_model_len=8192`; `tp` (tensor parallelism) shards the model over that many GPUs.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from phalanx.models.chat_template import build_response, render_chat, template_s
 from phalanx.models.errors import ModelSpecError, ModelUnavailable
 from phalanx.models.grammar import schema_for
 from phalanx.models.hf import check_model_dir
+from phalanx.models.hf_options import split_options
 from phalanx.models.types import ChatResponse, GenerationConfig, JsonMode, Message
 
 INSTALL_HINT = (
@@ -66,11 +70,12 @@ class VLLMChatModel:
         path: model directory written by `save_pretrained`.
         name: reported as `ChatResponse.model`.
         **engine_args: passed to vLLM's `AsyncEngineArgs` (e.g. `gpu_memory_utilization`,
-            `max_model_len`, `tensor_parallel_size`).
+            `max_model_len`, `tensor_parallel_size`: the `tp` option, GPUs to shard over).
 
     Raises:
         ModelSpecError: `path` is not a model directory.
-        ModelUnavailable: vLLM is not installed or no CUDA GPU is visible.
+        ModelUnavailable: vLLM is not installed, no CUDA GPU is visible, or fewer GPUs
+            than `tensor_parallel_size`.
     """
 
     def __init__(self, path: str | Path, *, name: str | None = None, **engine_args: Any) -> None:
@@ -85,6 +90,11 @@ class VLLMChatModel:
 
         if not torch.cuda.is_available():
             raise ModelUnavailable(f"vllm:{path}: no CUDA GPU is visible; {INSTALL_HINT}")
+        shards = int(engine_args.get("tensor_parallel_size", 1))
+        if shards > torch.cuda.device_count():
+            raise ModelUnavailable(
+                f"vllm:{path}: tp={shards} needs {shards} GPUs, {torch.cuda.device_count()} visible; lower tp"
+            )
         from transformers import AutoTokenizer
 
         self.name = name or f"vllm:{path}"
@@ -143,6 +153,46 @@ class VLLMChatModel:
             shutdown()
 
 
+VLLM_OPTIONS = {
+    "tp": ("tensor_parallel_size", int),
+    "dtype": ("dtype", str),
+    "gpu_memory_utilization": ("gpu_memory_utilization", float),
+    "max_model_len": ("max_model_len", int),
+    "name": ("name", str),
+}
+"""Spec option -> (`VLLMChatModel` / `AsyncEngineArgs` keyword, type)."""
+
+
+def vllm_options(target: str) -> tuple[str, dict[str, Any]]:
+    """`PATH?tp=2&...` -> `(PATH, keyword arguments)`, checked before vLLM or a GPU is needed.
+
+    Raises:
+        ModelSpecError: an unknown option or a bad value.
+    """
+    path, options = split_options(target)
+    unknown = set(options) - set(VLLM_OPTIONS)
+    if unknown:
+        raise ModelSpecError(
+            f"unknown vllm: option(s) {sorted(unknown)} in {target!r}; known: {sorted(VLLM_OPTIONS)}"
+        )
+    kwargs: dict[str, Any] = {}
+    for key, value in options.items():
+        name, kind = VLLM_OPTIONS[key]
+        try:
+            kwargs[name] = kind(value)
+        except ValueError as exc:
+            raise ModelSpecError(
+                f"vllm: option {key}={value!r} in {target!r} is not "
+                + ("an integer" if kind is int else "a number")
+            ) from exc
+    if kwargs.get("tensor_parallel_size", 1) < 1:
+        raise ModelSpecError(f"vllm: option tp must be >= 1 in {target!r}")
+    if not 0 < kwargs.get("gpu_memory_utilization", 0.5) <= 1:
+        raise ModelSpecError(f"vllm: option gpu_memory_utilization must be in (0, 1] in {target!r}")
+    return path, kwargs
+
+
 @register_backend("vllm")
 def _load(target: str) -> VLLMChatModel:
-    return VLLMChatModel(target)
+    path, kwargs = vllm_options(target)
+    return VLLMChatModel(path, **kwargs)

@@ -49,10 +49,31 @@ __all__ = [
     "register_guard",
     "registered_guards",
     "screen_queries",
+    "summarize_screen",
+    "ScreenSummary",
+    "HarmCorpusIndex",
+    "build_index",
+    "default_corpora",
+    "evaluate_index",
+    "heldout_corpora",
+    "SeedSet",
+    "load_seeds",
     "evaluate_request_classifier",
+    "evaluation_sets",
+    "heldout_requests",
     "train_request_classifier",
+    "training_sets",
     "toolsword_data_dir",
 ]
+
+_REQUEST_CLASSIFIER = (
+    "RequestClassifier",
+    "evaluate_request_classifier",
+    "evaluation_sets",
+    "heldout_requests",
+    "train_request_classifier",
+    "training_sets",
+)
 
 
 def __getattr__(name: str):
@@ -61,13 +82,22 @@ def __getattr__(name: str):
         from phalanx.policies import hooks
 
         return getattr(hooks, name)
-    if name in ("RequestClassifier", "train_request_classifier", "evaluate_request_classifier"):
-        # The trained input-stage classifier reads its data through phalanx.tools.
+    if name in _REQUEST_CLASSIFIER:
+        # numpy and the training sets load with the request classifier, not with the package
         from phalanx.policies import request_classifier
 
         return getattr(request_classifier, name)
-    if name == "screen_queries":
-        from phalanx.policies.screen import screen_queries
+    if name in ("screen_queries", "summarize_screen", "ScreenSummary"):
+        from phalanx.policies import screen
 
-        return screen_queries
+        return getattr(screen, name)
+    if name in ("HarmCorpusIndex", "build_index", "default_corpora", "evaluate_index", "heldout_corpora"):
+        # numpy and the corpus files load with the harm index, not with the package
+        from phalanx.policies import harm_corpus
+
+        return getattr(harm_corpus, name)
+    if name in ("SeedSet", "load_seeds"):
+        from phalanx.policies import seeds
+
+        return getattr(seeds, name)
     raise AttributeError(name)

@@ -2,7 +2,7 @@
 
 * `PolicyToolHook` is a `phalanx.tools.ToolHook`: execution-stage guards in
   `before_call`, output-stage guards on each result in `after_call`.
-* `PolicyTurnGuard` is a `ToolAgent` turn guard: input-stage guards on the user turn,
+* `PolicyTurnGuard` is a `phalanx.tools.TurnGuard` (the `ToolAgent`'s turn guards): input-stage guards on the user turn,
   output-stage guards on the final answer.
 
 Every verdict is also appended to `verdicts` (a list shared by both adapters when built
@@ -16,7 +16,7 @@ from typing import Any
 from phalanx.models import Message
 from phalanx.policies.stack import PolicyStack
 from phalanx.policies.types import GuardAction, GuardVerdict, ToolSpec
-from phalanx.tools import HookVerdict, ToolCallContext, ToolHook, ToolResult
+from phalanx.tools import HookVerdict, ToolCallContext, ToolHook, ToolResult, TurnContext
 
 
 def _last_user(messages: list[Message] | None) -> str:
@@ -78,7 +78,7 @@ class PolicyTurnGuard:
         self.stack = stack
         self.verdicts: list[GuardVerdict] = verdicts if verdicts is not None else []
 
-    async def __call__(self, ctx: Any) -> HookVerdict:
+    async def __call__(self, ctx: TurnContext) -> HookVerdict:
         if ctx.stage == "input":
             decision = await self.stack.screen_input(ctx.text)
         else:

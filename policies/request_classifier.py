@@ -173,6 +173,29 @@ def evaluation_sets() -> dict[str, tuple[str, list[dict[str, str]]]]:
     return {name: (kind, read_corpus(EVAL_DIR / f"{name}.jsonl")) for name, kind in kinds.items()}
 
 
+def heldout_requests(
+    harmful_files: Sequence[str | Path] = (),
+    benign_files: Sequence[str | Path] = (),
+    *,
+    format: str | None = None,
+    column: str | None = None,
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Requests to measure a classifier on: the given files, else the shipped evaluation-only sets
+    (harmful: `harmbench`; benign: `persistbench` and the sensitive-but-safe set).
+
+    Raises:
+        PolicyConfigError: a file is missing or malformed (file and line named).
+    """
+    sets = evaluation_sets() if not (harmful_files and benign_files) else {}
+
+    def side(files: Sequence[str | Path], kinds: tuple[str, ...]) -> list[dict[str, str]]:
+        if files:
+            return [row for p in files for row in read_corpus(p, format=format, column=column)]
+        return [row for kind, rows in sets.values() if kind in kinds for row in rows]
+
+    return side(harmful_files, ("harmful",)), side(benign_files, ("benign", "sensitive"))
+
+
 # ---------------------------------------------------------------------- training
 def _embed(embedder, texts: Sequence[str], progress: Progress | None, batch: int = 128) -> np.ndarray:
     parts = []

@@ -5,8 +5,11 @@ Prompt files are read by `phalanx.tools.read_prompts` (text, JSONL, JSON or CSV,
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
+
+from pydantic import BaseModel
 
 from phalanx.policies.errors import PolicyConfigError
 from phalanx.policies.stack import PolicyStack
@@ -34,3 +37,30 @@ async def screen_queries(
             "guard": flagged.guard if flagged else None,
             "reason": decision.reason or None,
         }
+
+
+class ScreenSummary(BaseModel):
+    """A screened prompt set in numbers (`phalanx policies screen --summary`)."""
+
+    n: int
+    blocked: int
+    blocked_rate: float | None
+    """`blocked / n` (rounded to 4 places), None for an empty set."""
+    by_guard: dict[str, int]
+    """Blocked prompts per guard, most frequent first."""
+
+
+def summarize_screen(rows: Iterable[Mapping[str, Any]]) -> ScreenSummary:
+    """Count the rows `screen_queries` yielded."""
+    n, by_guard = 0, Counter[str]()
+    for row in rows:
+        n += 1
+        if row["blocked"]:
+            by_guard[row["guard"] or "unknown"] += 1
+    blocked = sum(by_guard.values())
+    return ScreenSummary(
+        n=n,
+        blocked=blocked,
+        blocked_rate=round(blocked / n, 4) if n else None,
+        by_guard=dict(by_guard.most_common()),
+    )

@@ -3,10 +3,13 @@
 from typing import Any
 
 from phalanx.sandbox.base import Sandbox, open_sandbox, register_sandbox, run_python
+from phalanx.sandbox.doctor import Check, run_checks
 from phalanx.sandbox.errors import SandboxConfigError, SandboxError, SandboxLost, SandboxUnavailable
+from phalanx.sandbox.gc import reap_orphans
 from phalanx.sandbox.types import ExecRequest, ExecResult, Limits
 
 __all__ = [
+    "Check",
     "DockerSandbox",
     "ExecRequest",
     "ExecResult",
@@ -18,7 +21,9 @@ __all__ = [
     "SandboxLost",
     "SandboxUnavailable",
     "open_sandbox",
+    "reap_orphans",
     "register_sandbox",
+    "run_checks",
     "run_python",
 ]
 

@@ -52,15 +52,28 @@ def list_sandbox_containers(client: Any) -> list[dict[str, Any]]:
     return out
 
 
-def reap_orphans(client: Any, *, everything: bool = False) -> list[str]:
+def reap_orphans(client: Any | None = None, *, everything: bool = False, dry_run: bool = False) -> list[str]:
     """Remove orphaned phalanx containers (all of them with `everything`); return their ids.
 
     Containers of live phalanx processes are kept unless `everything` is set.
+
+    Args:
+        client: a docker SDK client (default: `connect()` to the daemon of DOCKER_HOST).
+        everything: also remove the containers of running phalanx processes.
+        dry_run: remove nothing; return the ids that would be removed.
+
+    Raises:
+        SandboxUnavailable: no client was given and no daemon answers.
     """
+    if client is None:
+        from phalanx.sandbox.docker.client import connect
+
+        client = connect()
+    doomed = [c for c in list_sandbox_containers(client) if everything or not owner_alive(c["labels"])]
+    if dry_run:
+        return [c["id"] for c in doomed]
     removed = []
-    for c in list_sandbox_containers(client):
-        if not everything and owner_alive(c["labels"]):
-            continue
+    for c in doomed:
         try:
             client.api.remove_container(c["id"], force=True, v=True)
             removed.append(c["id"])

@@ -5,7 +5,15 @@ Every tool call goes through `Toolset.call`: validate -> hooks before -> body (t
 retry) -> hooks after / on error -> audit. `Tool` objects cannot be called directly.
 """
 
-from phalanx.tools.audit import AuditLog, AuditRecord, iter_audit_log, read_audit_log
+from phalanx.tools.audit import (
+    AuditLog,
+    AuditLogSummary,
+    AuditRecord,
+    filter_audit_records,
+    iter_audit_log,
+    read_audit_log,
+    summarize_audit_log,
+)
 from phalanx.tools.builtins import BUILTIN_NAMES, Workspace, sandbox_tools
 from phalanx.tools.errors import (
     ApprovalUnavailable,
@@ -19,7 +27,7 @@ from phalanx.tools.errors import (
     ToolTimeout,
     ToolUnbound,
 )
-from phalanx.tools.hooks import Approver, FunctionHook, ToolHook, resolve_ask_human
+from phalanx.tools.hooks import Approver, FunctionHook, ToolHook, TurnGuard, resolve_ask_human
 from phalanx.tools.openai_format import (
     load_openai_tools,
     tool_from_openai,
@@ -36,6 +44,7 @@ from phalanx.tools.types import (
     RiskAnnotations,
     ToolCallContext,
     ToolResult,
+    TurnContext,
     VerdictRecord,
 )
 
@@ -46,6 +55,7 @@ __all__ = [
     "ApprovalUnavailable",
     "Approver",
     "AuditLog",
+    "AuditLogSummary",
     "AuditRecord",
     "CallStats",
     "FileRecord",
@@ -69,13 +79,17 @@ __all__ = [
     "ToolTimeout",
     "ToolUnbound",
     "Toolset",
+    "TurnContext",
+    "TurnGuard",
     "VerdictRecord",
+    "filter_audit_records",
     "iter_audit_log",
     "iter_records",
     "load_openai_tools",
     "read_audit_log",
     "read_prompts",
     "resolve_ask_human",
+    "summarize_audit_log",
     "tool",
     "tool_from_openai",
     "tools_from_openai",

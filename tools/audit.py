@@ -208,7 +208,7 @@ def _flush_open_logs() -> None:
             pass
 
 
-def filter_records(
+def filter_audit_records(
     records: list[AuditRecord],
     *,
     tool: str | None = None,
@@ -226,16 +226,27 @@ def filter_records(
     return out
 
 
-def summarize(records: list[AuditRecord]) -> dict[str, Any]:
+class AuditLogSummary(BaseModel):
+    """Counts of an audit log's records."""
+
+    records: int
+    by_status: dict[str, int]
+    """Calls per `ToolResult.status` (ok, error, blocked, ...)."""
+    by_tool: dict[str, int]
+    total_ms: float
+    """Time spent in the calls, in milliseconds."""
+
+
+def summarize_audit_log(records: list[AuditRecord]) -> AuditLogSummary:
     """Counts per status and per tool, and total duration."""
     by_status: dict[str, int] = {}
     by_tool: dict[str, int] = {}
     for r in records:
         by_status[r.status] = by_status.get(r.status, 0) + 1
         by_tool[r.tool] = by_tool.get(r.tool, 0) + 1
-    return {
-        "records": len(records),
-        "by_status": by_status,
-        "by_tool": by_tool,
-        "total_ms": round(sum(r.duration_ms for r in records), 3),
-    }
+    return AuditLogSummary(
+        records=len(records),
+        by_status=by_status,
+        by_tool=by_tool,
+        total_ms=round(sum(r.duration_ms for r in records), 3),
+    )

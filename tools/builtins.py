@@ -205,9 +205,18 @@ def sandbox_tools(
     if unknown:
         raise ValueError(f"unknown built-in tool(s) {sorted(unknown)}; choose from {BUILTIN_NAMES}")
     ws = workspace or Workspace()
-    run_limits = limits or Limits()
     read_roots = [Path(p).resolve() for p in host_read_allow]
     write_roots = [Path(p).resolve() for p in host_write_allow]
+    built = {
+        **_program_tools(sandbox, ws, limits or Limits()),
+        **_file_tools(ws, read_roots, write_roots),
+    }
+    return [built[name] for name in include]
+
+
+def _program_tools(sandbox: Sandbox, ws: Workspace, run_limits: Limits) -> dict[str, Tool]:
+    """`python` and `shell`: programs run in the sandbox, with the workspace's files around them and
+    the files they write absorbed back into it."""
     dump_src = _DUMP_SCRIPT.replace("__LIMIT__", str(ws.max_file_bytes))
 
     async def execute(request_files: dict[str, str], **program: object) -> str:
@@ -235,6 +244,15 @@ def sandbox_tools(
         # A subshell, so `exit` or `exec` in the command still lets the workspace be read back.
         script = f"(\n{command}\n)\n__phalanx_status=$?\npython3 -c {shlex.quote(dump_src)}\nexit $__phalanx_status\n"
         return await execute({}, command=["sh", "-c", script])
+
+    return {
+        "python": tool(python, risk=RiskAnnotations(executes_code=True)),
+        "shell": tool(shell, risk=RiskAnnotations(executes_code=True)),
+    }
+
+
+def _file_tools(ws: Workspace, read_roots: list[Path], write_roots: list[Path]) -> dict[str, Tool]:
+    """`read_file`, `write_file` and `list_dir` on the workspace (and on the allowed host folders)."""
 
     def read_file(path: str) -> str:
         """Read a text file from the workspace.
@@ -278,11 +296,8 @@ def sandbox_tools(
             return sorted(p.name + ("/" if p.is_dir() else "") for p in host.iterdir())
         return ws.list(path)
 
-    built = {
-        "python": tool(python, risk=RiskAnnotations(executes_code=True)),
-        "shell": tool(shell, risk=RiskAnnotations(executes_code=True)),
+    return {
         "read_file": tool(read_file, risk=RiskAnnotations(reads_private_data=bool(read_roots))),
         "write_file": tool(write_file, risk=RiskAnnotations(destructive=True)),
         "list_dir": tool(list_dir),
     }
-    return [built[name] for name in include]

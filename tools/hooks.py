@@ -4,6 +4,11 @@ A `ToolHook` sees a call three times: `before_call` (may block, rewrite the
 arguments or ask a human), `after_call` (may block or rewrite the result) and
 `on_error` (may replace a failure with a result, or block). ToolSword guards
 (`phalanx.policies`) are hooks; so is anything else that must see every call.
+
+A `TurnGuard` is the same idea one level up: it sees the user turn and the final answer of an
+agent run (`phalanx.agents.tool_agent.ToolAgent` calls it). It is defined here, in the lowest
+layer that both its implementations (`phalanx.policies`) and its caller (`phalanx.agents`) may
+import.
 """
 
 from __future__ import annotations
@@ -13,10 +18,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from phalanx.tools.errors import ApprovalUnavailable
-from phalanx.tools.types import HookVerdict, ToolCallContext, ToolResult
+from phalanx.tools.types import HookVerdict, ToolCallContext, ToolResult, TurnContext
 
 Approver = Callable[[str, ToolCallContext], "bool | HookVerdict | Awaitable[bool | HookVerdict]"]
 """Callback answering an `ask_human` question: True/False (allow/block) or a `HookVerdict`."""
+
+TurnGuard = Callable[[TurnContext], Awaitable[HookVerdict]]
+"""An async callable checking the user turn or the final answer.
+
+It returns `HookVerdict.allow()`, `.block(reason)` (the run stops with
+`blocked_input` / `blocked_output` and answers with the agent's refusal text) or
+`.rewrite(result="new text")` (the text is replaced). ToolSword's input- and
+output-stage guards plug in here; tool-stage guards are `ToolHook`s on the toolset.
+"""
 
 
 class ToolHook:

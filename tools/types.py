@@ -1,4 +1,5 @@
-"""Value types of the tool layer: risk annotations, call context, results, verdicts, stats."""
+"""Value types of the tool layer: risk annotations, call context, results, verdicts, stats, and the
+context a turn guard sees."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    from phalanx.models import Message
+    from phalanx.models.types import Message
     from phalanx.tools.tool import Tool
 
 
@@ -133,6 +134,17 @@ class ToolCallContext:
     """Verdicts recorded so far on this call."""
     attempt: int = 1
     """Attempt number of the tool body (retries count up)."""
+
+
+@dataclass
+class TurnContext:
+    """What a turn guard sees: the user input (stage `input`) or the final answer (`output`)."""
+
+    stage: Literal["input", "output"]
+    text: str
+    messages: list[Message]
+    """Transcript so far."""
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 ResultStatus = Literal["ok", "error", "blocked", "invalid_args", "unknown_tool", "unbound", "timeout"]

@@ -11,13 +11,26 @@ from phalanx.agents.audit.agreement import JUDGE_AGREEMENT, judge_agreement
 from phalanx.agents.audit.harness import audit_toolsword, judge_row, run_record
 from phalanx.agents.audit.judges import Outcome, Verdict, judge_rules
 from phalanx.agents.audit.replay import MODES
-from phalanx.agents.audit.summary import PAPER, summarize
+from phalanx.agents.audit.summary import (
+    PAPER,
+    AuditSummary,
+    BaselineSummary,
+    BenignBlocks,
+    HarmlessOutputs,
+    ScenarioRate,
+    summarize,
+)
 
 __all__ = [
     "JUDGE_AGREEMENT",
     "MODES",
     "PAPER",
+    "AuditSummary",
+    "BaselineSummary",
+    "BenignBlocks",
+    "HarmlessOutputs",
     "Outcome",
+    "ScenarioRate",
     "Verdict",
     "audit_toolsword",
     "judge_agreement",

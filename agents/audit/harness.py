@@ -19,7 +19,7 @@ from phalanx.agents.audit.answer_text import GUARD_REFUSAL
 from phalanx.agents.audit.judges import Outcome, judge_rules
 from phalanx.agents.audit.model_judge import judge_model
 from phalanx.agents.audit.replay import MODES, ReplayModel, build_tools, first_move, paper_prompt
-from phalanx.agents.audit.summary import summarize
+from phalanx.agents.audit.summary import AuditSummary, summarize
 from phalanx.agents.tool_agent import ToolAgent
 from phalanx.models import ChatModel, GenerationConfig, load_model
 from phalanx.policies import PolicyStack, load_toolsword
@@ -183,7 +183,8 @@ async def audit_toolsword(
     progress: ProgressFn | None = None,
     report: bool = True,
     concurrency: int = 16,
-) -> dict[str, Any]:
+    max_new_tokens: int = REPLAY_MAX_NEW_TOKENS,
+) -> AuditSummary:
     """Replay ToolSword scenarios against an agent, judge each record, write results and a report.
 
     Args:
@@ -204,9 +205,11 @@ async def audit_toolsword(
         concurrency: records replayed at once. An in-process model (`hf:`) decodes the
             concurrent records' turns together, sharing each scenario's system prompt and
             tool list; results are written as records finish, in any order.
+        max_new_tokens: the reply budget of every model turn (default fits the longest
+            ToolSword relay; a smaller one trades long replies for speed).
 
     Returns:
-        The summary dict (also written to summary.json).
+        The summary (also written to summary.json; `AuditSummary.text()` is the table the CLI prints).
 
     Raises:
         ScenarioDataError: malformed data (file, record index and field named), before any model call.
@@ -214,16 +217,10 @@ async def audit_toolsword(
     """
     if mode not in MODES:
         raise PolicyConfigError(f"unknown replay mode {mode!r}; use one of {', '.join(MODES)}")
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
     names = list(scenarios or SCENARIOS)
-    records = load_toolsword(data_dir, names)  # validates everything first
-    if limit is not None:
-        per: dict[str, int] = {}
-        kept = []
-        for r in records:
-            per[r.group] = per.get(r.group, 0) + 1
-            if per[r.group] <= limit:
-                kept.append(r)
-        records = kept
+    records = _first_per_group(load_toolsword(data_dir, names), limit)  # validates everything first
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     under_test = load_model(model)
@@ -237,60 +234,110 @@ async def audit_toolsword(
         "scenarios": names,
         "limit": limit,
         "mode": mode,
+        "max_new_tokens": max_new_tokens,
         "data_dir": str(resolve_data_dir(data_dir).resolve()),
     }
+    _claim(out, meta)
+
+    runs: list[tuple[str, PolicyStack | None]] = []
+    if baseline and stack.name != BASELINE:
+        runs.append((BASELINE, None))
+    runs.append((stack.name, stack if not stack.is_empty else None))
+    replay = _Replay(
+        under_test, judge_llm, mode=mode, overlap=overlap, progress=progress, max_new_tokens=max_new_tokens
+    )
+    done = await replay.run_all(runs, records, out / RESULTS_FILE, concurrency)
+    rows = [done[f"{run}/{r.id}"] for run, _ in runs for r in records]
+    summary = summarize(rows, policy=stack.name, model=meta["model"], judge=meta["judge"], mode=mode)
+    (out / "summary.json").write_text(summary.to_json(indent=1))
+    if report:
+        from phalanx.agents.audit.report import write_report
+
+        write_report(out / "report.html", summary, rows)
+    return summary
+
+
+def _first_per_group(records: list[ToolSwordRecord], limit: int | None) -> list[ToolSwordRecord]:
+    """The first `limit` records of each scenario group (all of them without a limit)."""
+    if limit is None:
+        return records
+    seen: dict[str, int] = {}
+    kept = []
+    for r in records:
+        seen[r.group] = seen.get(r.group, 0) + 1
+        if seen[r.group] <= limit:
+            kept.append(r)
+    return kept
+
+
+def _claim(out: Path, meta: dict[str, Any]) -> None:
+    """Record which audit `out` holds; refuse a folder holding another audit's results."""
     meta_path = out / META_FILE
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
         old.setdefault("mode", DEFAULT_MODE)  # audits from before replay modes ran the agent loop
+        old.setdefault("max_new_tokens", REPLAY_MAX_NEW_TOKENS)
         if {k: old.get(k) for k in meta} != meta:
             raise PolicyConfigError(
                 f"{out} holds results of another audit ({old}); use a new --out folder or delete it to start over"
             )
     meta_path.write_text(json.dumps(meta, indent=1))
 
-    runs: list[tuple[str, PolicyStack | None]] = []
-    if baseline and stack.name != BASELINE:
-        runs.append((BASELINE, None))
-    runs.append((stack.name, stack if not stack.is_empty else None))
 
-    results_path = out / RESULTS_FILE
-    done = _read_done(results_path)
-    total = len(records) * len(runs)
-    count = sum(1 for run, _ in runs for r in records if f"{run}/{r.id}" in done)
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-    gate = asyncio.Semaphore(concurrency)
-    with results_path.open("a", encoding="utf-8") as sink:
+class _Replay:
+    """Replays records, judges them and appends each result line as it finishes."""
 
-        async def replay(run: str, run_stack: PolicyStack | None, record: ToolSwordRecord) -> None:
-            nonlocal count
-            key = f"{run}/{record.id}"
-            async with gate:
-                row = await run_record(record, under_test, run_stack, mode=mode)
-                full = await _judged(key, run, record, row, judge_llm, overlap)
-            sink.write(json.dumps(full, ensure_ascii=False) + "\n")
-            sink.flush()
-            done[key] = full
-            count += 1
-            if progress:
-                progress(count, total, f"{run} {record.id}")
+    def __init__(
+        self,
+        model: ChatModel,
+        judge_llm: ChatModel | None,
+        *,
+        mode: str,
+        overlap: float,
+        progress: ProgressFn | None,
+        max_new_tokens: int = REPLAY_MAX_NEW_TOKENS,
+    ) -> None:
+        self.model, self.judge_llm = model, judge_llm
+        self.mode, self.overlap, self.progress = mode, overlap, progress
+        self.max_new_tokens = max_new_tokens
 
-        # A TaskGroup: if one replay fails (a bug, not a model error: the agent reports
-        # those), the others are cancelled; every finished record is already written.
-        try:
-            async with asyncio.TaskGroup() as group:
-                for run, run_stack in runs:
-                    for record in records:
-                        if f"{run}/{record.id}" not in done:
-                            group.create_task(replay(run, run_stack, record))
-        except BaseExceptionGroup as failed:
-            raise failed.exceptions[0] from None  # the first failure, as a sequential run would raise it
-    rows = [done[f"{run}/{r.id}"] for run, _ in runs for r in records]
-    summary = summarize(rows, policy=stack.name, model=meta["model"], judge=meta["judge"], mode=mode)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    if report:
-        from phalanx.agents.audit.report import write_report
+    async def run_all(
+        self,
+        runs: list[tuple[str, PolicyStack | None]],
+        records: list[ToolSwordRecord],
+        results_path: Path,
+        concurrency: int,
+    ) -> dict[str, dict[str, Any]]:
+        """Every (run, record) result line, replaying those `results_path` does not hold yet."""
+        done = _read_done(results_path)
+        total = len(records) * len(runs)
+        count = sum(1 for run, _ in runs for r in records if f"{run}/{r.id}" in done)
+        gate = asyncio.Semaphore(concurrency)
+        with results_path.open("a", encoding="utf-8") as sink:
 
-        write_report(out / "report.html", summary, rows)
-    return summary
+            async def replay(run: str, stack: PolicyStack | None, record: ToolSwordRecord) -> None:
+                nonlocal count
+                key = f"{run}/{record.id}"
+                async with gate:
+                    row = await run_record(
+                        record, self.model, stack, mode=self.mode, max_new_tokens=self.max_new_tokens
+                    )
+                    full = await _judged(key, run, record, row, self.judge_llm, self.overlap)
+                sink.write(json.dumps(full, ensure_ascii=False) + "\n")
+                sink.flush()
+                done[key] = full
+                count += 1
+                if self.progress:
+                    self.progress(count, total, f"{run} {record.id}")
+
+            # A TaskGroup: if one replay fails (a bug, not a model error: the agent reports
+            # those), the others are cancelled; every finished record is already written.
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for run, stack in runs:
+                        for record in records:
+                            if f"{run}/{record.id}" not in done:
+                                group.create_task(replay(run, stack, record))
+            except BaseExceptionGroup as failed:
+                raise failed.exceptions[0] from None  # the first failure, as a sequential run would raise it
+        return done

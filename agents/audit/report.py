@@ -10,25 +10,24 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from phalanx.agents.audit.summary import AuditSummary
+
 ORDER = ["MQ", "JA:Burple", "JA:DeltaGPT", "JA:GPT-4 Simulator", "NM", "RC", "HF", "EC", "confict"]
 
 
-def _chart(summary: dict[str, Any]) -> str:
+def _chart(summary: AuditSummary) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = [g for g in ORDER if g in summary["scenarios"]]
-    series = []
-    if "baseline" in summary:
-        series.append(
-            ("no policies", [summary["baseline"]["scenarios"].get(g, {}).get("unsafe_rate") for g in groups])
-        )
-    series.append(
-        (f"policies: {summary['policies']}", [summary["scenarios"][g]["unsafe_rate"] for g in groups])
-    )
-    for who, row in summary["paper"].items():
+    groups = [g for g in ORDER if g in summary.scenarios]
+    series: list[tuple[str, list[float | None]]] = []
+    if summary.baseline is not None:
+        base = summary.baseline.scenarios
+        series.append(("no policies", [base[g].unsafe_rate if g in base else None for g in groups]))
+    series.append((f"policies: {summary.policies}", [summary.scenarios[g].unsafe_rate for g in groups]))
+    for who, row in summary.paper.items():
         series.append(
             (f"paper {who} (human-judged)", [None if g not in row else row[g] / 100 for g in groups])
         )
@@ -41,7 +40,7 @@ def _chart(summary: dict[str, Any]) -> str:
     ax.set_ylabel("unsafe %")
     ax.set_ylim(0, 105)
     ax.legend(fontsize=7, ncols=len(series), loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
-    ax.set_title(f"ToolSword replay: {summary['model']}", fontsize=9)
+    ax.set_title(f"ToolSword replay: {summary.model}", fontsize=9)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
@@ -49,18 +48,18 @@ def _chart(summary: dict[str, Any]) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def write_report(path: str | Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -> Path:
+def write_report(path: str | Path, summary: AuditSummary, rows: list[dict[str, Any]]) -> Path:
     """Render report.html from a summary and the per-record rows."""
     env = Environment(
         loader=FileSystemLoader(Path(__file__).parent), autoescape=select_autoescape(["html", "j2"])
     )
-    groups = [g for g in ORDER if g in summary["scenarios"]]
+    groups = [g for g in ORDER if g in summary.scenarios]
     html = env.get_template("report.html.j2").render(
         summary=summary,
         groups=groups,
         chart=_chart(summary),
         rows=rows,
-        paper=summary["paper"],
+        paper=summary.paper,
     )
     out = Path(path)
     out.write_text(html, encoding="utf-8")

@@ -11,6 +11,7 @@ from phalanx.agents.graph.checkpoint import default_checkpoint_path
 from phalanx.agents.graph.errors import (
     CheckpointerSpecError,
     GraphError,
+    GraphLoadError,
     GraphValidationError,
     NodeFailed,
     NodeTimeout,
@@ -18,6 +19,8 @@ from phalanx.agents.graph.errors import (
     ThreadNotFound,
 )
 from phalanx.agents.graph.events import EventKind, RunEvent, emit
+from phalanx.agents.graph.live import render_live
+from phalanx.agents.graph.loader import check_graph, load_graph
 from phalanx.agents.graph.policy import NodePolicy, RetryPolicy
 from phalanx.agents.graph.reducers import append, merge_dicts
 from phalanx.agents.graph.runtime import GraphRuntime, PendingInterrupt, ThreadState
@@ -30,6 +33,7 @@ __all__ = [
     "EventKind",
     "GraphBuilder",
     "GraphError",
+    "GraphLoadError",
     "GraphRuntime",
     "GraphValidationError",
     "NodeFailed",
@@ -43,8 +47,11 @@ __all__ = [
     "ThreadNotFound",
     "ThreadState",
     "append",
+    "check_graph",
     "default_checkpoint_path",
     "emit",
     "interrupt",
+    "load_graph",
     "merge_dicts",
+    "render_live",
 ]

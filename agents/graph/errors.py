@@ -21,6 +21,10 @@ class GraphValidationError(GraphError):
         super().__init__(f"graph {graph!r} is not valid ({len(self.problems)} problem(s)):\n{lines}")
 
 
+class GraphLoadError(GraphError, ValueError):
+    """A `MODULE:ATTRIBUTE` graph target that is malformed, cannot be imported, or is not a graph."""
+
+
 class NodeFailed(GraphError):
     """A node raised and will not be retried (not a declared transient error, or attempts exhausted).
 

@@ -26,6 +26,17 @@ from phalanx.agents.longagent.communication import (
     resolve_conflicts,
     same_answer,
 )
+from phalanx.agents.longagent.corpus import generate_corpus, load_corpus
+from phalanx.agents.longagent.niah import (
+    NiahCase,
+    NiahResult,
+    NiahSummary,
+    build_case,
+    parse_depths,
+    parse_length,
+    parse_lengths,
+    run_niah,
+)
 from phalanx.agents.longagent.protocol import LeaderReply, MemberReply, ask_json, parse_reply
 from phalanx.agents.longagent.team import LongAgentTeam
 from phalanx.agents.longagent.types import DEFAULT_TASK_DESCRIPTION, LongAgentRunError, TeamResult, TeamState
@@ -40,20 +51,30 @@ __all__ = [
     "LongAgentRunError",
     "LongAgentTeam",
     "MemberReply",
+    "NiahCase",
+    "NiahResult",
+    "NiahSummary",
     "RegexTokenizer",
     "Resolution",
     "TeamResult",
     "TeamState",
     "ask_json",
+    "build_case",
     "chunk_document",
     "cluster_responses",
     "conflict_graph",
     "default_chunk_tokens",
     "fill_chunk_tokens",
+    "generate_corpus",
     "is_not_found",
+    "load_corpus",
+    "parse_depths",
+    "parse_length",
+    "parse_lengths",
     "parse_reply",
     "resolve_chunk_tokens",
     "resolve_conflicts",
+    "run_niah",
     "same_answer",
     "tokenizer_for",
 ]

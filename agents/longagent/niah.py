@@ -72,6 +72,33 @@ class NiahResult(BaseModel):
     num_members: int
 
 
+class NiahSummary(BaseModel):
+    """A sweep in numbers, and where its files are."""
+
+    cases: int
+    exact_match: float
+    """Share of cases answered exactly (after normalisation)."""
+    contains_match: float
+    """Share of cases whose answer contains the gold answer."""
+    results: str
+    heatmap: str
+    report: str
+
+    @classmethod
+    def of(cls, results: Sequence[NiahResult], out_dir: str | Path) -> NiahSummary:
+        """The summary of `results`, a sweep written to `out_dir` by `run_niah`."""
+        out = Path(out_dir)
+        n = max(len(results), 1)
+        return cls(
+            cases=len(results),
+            exact_match=sum(r.exact_match for r in results) / n,
+            contains_match=sum(r.contains_match for r in results) / n,
+            results=str(out / "results.jsonl"),
+            heatmap=str(out / "heatmap.png"),
+            report=str(out / "report.html"),
+        )
+
+
 def make_needles(kind: Literal["single", "multi"], rng: random.Random) -> tuple[list[str], str, str]:
     """Needle sentences (answer-bearing one last), question and answer."""
     value = str(rng.randint(10_000, 99_999))
@@ -187,6 +214,25 @@ def parse_length(text: str) -> int:
         return int(float(t[:-1]) * 1024) if t.endswith("k") else int(t)
     except ValueError:
         raise ValueError(f"bad length {text!r}; use numbers of tokens like 8k,32k,128k or 4000") from None
+
+
+def parse_lengths(text: str) -> list[int]:
+    """A sweep's document lengths from `8k,32k,128k` (at least one)."""
+    lengths = [parse_length(x) for x in text.split(",") if x.strip()]
+    if not lengths or any(n <= 0 for n in lengths):
+        raise ValueError(f"bad lengths {text!r}; give one or more positive token counts like 8k,32k,128k")
+    return lengths
+
+
+def parse_depths(text: str) -> list[float]:
+    """A sweep's needle depths from `0,25,50,75,100` (percent; at least one, each in [0, 100])."""
+    try:
+        depths = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        depths = []
+    if not depths or any(not 0 <= d <= 100 for d in depths):
+        raise ValueError(f"bad depths {text!r}; give one or more percentages in [0, 100] like 0,25,50,75,100")
+    return depths
 
 
 def heatmap(results: Sequence[NiahResult], path: str | Path, metric: str = "exact_match") -> Path:

@@ -32,6 +32,8 @@ from phalanx.agents.longagent.protocol import (
     LeaderReply,
     MemberReply,
     ask_json,
+    ask_text,
+    fixed_type,
     render,
 )
 from phalanx.agents.longagent.types import DEFAULT_TASK_DESCRIPTION, LongAgentRunError, TeamResult, TeamState
@@ -72,6 +74,15 @@ class LongAgentTeam:
         leader_config / member_config: decoding settings (default greedy, 512 / 256 tokens).
         seed: seeds the choice of the member each merger reads from a cluster.
         prompt_version: version of the shipped prompt templates.
+        first_instruction: `leader` (official): the leader writes the first instruction;
+            `question`: the first instruction is the question itself, verbatim (the paper
+            allows an instruction that "contains the question itself"). A small leader model
+            tends to answer its own question with invented content instead of instructing
+            the members; `question` keeps that out of round 1.
+        replies: `json` (official): every reply is a JSON object (schema-constrained where
+            the backend can); `text`: replies whose type is fixed (members, mergers, the
+            leader's last answer) are written as prose and wrapped by phalanx
+            (`protocol.ask_text`), the leader's instruction-or-answer turns stay JSON.
     """
 
     def __init__(
@@ -91,6 +102,8 @@ class LongAgentTeam:
         member_config: GenerationConfig | None = None,
         seed: int = 0,
         prompt_version: str = PROMPT_VERSION,
+        first_instruction: Literal["leader", "question"] = "leader",
+        replies: Literal["json", "text"] = "json",
     ) -> None:
         if max_rounds < 1:
             raise ValueError(f"max_rounds must be >= 1, got {max_rounds}")
@@ -112,6 +125,12 @@ class LongAgentTeam:
         self.member_config = member_config or GenerationConfig(max_new_tokens=256)
         self.seed = seed
         self.prompt_version = prompt_version
+        if first_instruction not in ("leader", "question"):
+            raise ValueError(f"first_instruction must be 'leader' or 'question', got {first_instruction!r}")
+        self.first_instruction = first_instruction
+        if replies not in ("json", "text"):
+            raise ValueError(f"replies must be 'json' or 'text', got {replies!r}")
+        self.replies = replies
         self.builder = self._build()
         # leader -> members -> communicate is one round; +2 for the first and last leader turns.
         self.runtime = self.builder.compile(
@@ -156,8 +175,9 @@ class LongAgentTeam:
     async def _ask(
         self, model: ChatModel, msgs: list[Message], schema: type[BaseModel], config: GenerationConfig
     ) -> Exchange:
+        ask = ask_text if self.replies == "text" and fixed_type(schema) is not None else ask_json
         try:
-            return await ask_json(
+            return await ask(
                 model, msgs, schema, max_reasks=self.max_reasks, config=config, version=self.prompt_version
             )
         except ModelRequestError as exc:
@@ -182,11 +202,16 @@ class LongAgentTeam:
             ]
         else:
             template = "leader_end" if final else "leader_next"
+            if final and self.replies == "text":
+                template = "leader_end_text"
             conflict = bool(state.events) and state.events[-1].get("unresolved", False)
             prompt = self._render(template, round=r, responses=state.aggregated, conflict=conflict, **task)
             msgs.append(Message.user(prompt))
         schema = FinalLeaderReply if final else LeaderReply
-        ex = await self._ask(self.leader, msgs, schema, self.leader_config)
+        if r == 0 and self.first_instruction == "question":
+            ex = Exchange(reply={"type": "instruction", "content": state.question}, raw=[])
+        else:
+            ex = await self._ask(self.leader, msgs, schema, self.leader_config)
         events = [
             _ev("leader_message", r, prompt=msgs[-1].content, raw=ex.raw, reply=ex.reply, error=ex.error)
         ]
@@ -212,7 +237,9 @@ class LongAgentTeam:
         return update
 
     def _member_messages(self, doc: str, instruction: str, last_round: list[str], history: list[dict]):
-        msgs = [Message.system(self._render("member_system"))]
+        msgs = [
+            Message.system(self._render("member_system_text" if self.replies == "text" else "member_system"))
+        ]
         for turn in history:
             # Older copies of the chunk become a placeholder (official code), which keeps
             # a member's context at one chunk however many rounds it has seen.

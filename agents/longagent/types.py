@@ -68,9 +68,18 @@ class TeamResult(BaseModel):
         """Members, clusters and merger decisions of the run as a networkx graph."""
         return conflict_graph(self.events)
 
-    def report(self) -> dict[str, Any]:
-        """A JSON-ready summary: answer, status, per-round clusters and the conflict graph."""
-        return {
+    @property
+    def failure(self) -> str | None:
+        """Why the leader gave no answer (its last invalid reply's error), or None when it answered."""
+        if self.status != "no_answer":
+            return None
+        bad = [e for e in self.events if e["kind"] == "leader_message" and e.get("error")]
+        return bad[-1]["error"] if bad else "no valid reply"
+
+    def report(self, *, with_graph: bool = True) -> dict[str, Any]:
+        """A JSON-ready summary: answer, status, per-round clusters and (unless `with_graph` is
+        False) the conflict graph."""
+        report = {
             "question": self.question,
             "answer": self.answer,
             "status": self.status,
@@ -81,5 +90,7 @@ class TeamResult(BaseModel):
             "mergers": [e for e in self.events if e["kind"] == "merger"],
             # rounds where `max_merges` stopped the conflict loop with clusters left to compare
             "merge_budget": [e for e in self.events if e["kind"] == "merge_budget"],
-            "conflict_graph": nx.node_link_data(self.conflict_graph(), edges="edges"),
         }
+        if with_graph:
+            report["conflict_graph"] = nx.node_link_data(self.conflict_graph(), edges="edges")
+        return report

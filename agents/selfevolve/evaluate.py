@@ -70,6 +70,19 @@ class ModeScore(BaseModel):
     delta: float | None = None
     """Accuracy minus the model's accuracy on the originals (None for the originals row)."""
 
+    def percent(self, decimals: int = 0) -> str:
+        """The accuracy in percent: `81%`."""
+        return f"{self.accuracy * 100:.{decimals}f}%"
+
+    def delta_points(self, decimals: int = 0) -> str:
+        """The change from the originals in percentage points (`+3`), or `` for the originals row."""
+        return "" if self.delta is None else f"{self.delta * 100:+.{decimals}f}"
+
+    def label(self, decimals: int = 0) -> str:
+        """One table cell: `81% (+3) n=20` (no bracket on the originals row)."""
+        delta = self.delta_points(decimals)
+        return f"{self.percent(decimals)}{f' ({delta})' if delta else ''} n={self.n}"
+
 
 class EvaluationResult(BaseModel):
     """Per model x mode accuracy and the change from the original."""
@@ -80,7 +93,15 @@ class EvaluationResult(BaseModel):
     scores: list[ModeScore] = Field(default_factory=list)
 
     def score(self, model: str, mode: str) -> ModeScore | None:
+        """The score of `model` on `mode`, or None when it has none."""
         return next((s for s in self.scores if s.model == model and s.mode == mode), None)
+
+    def table(self) -> list[tuple[str, list[ModeScore | None]]]:
+        """The score table: one row per mode (originals first), one cell per model in `models` order.
+
+        The command line and report.html both render this table.
+        """
+        return [(mode, [self.score(model, mode) for model in self.models]) for mode in self.modes]
 
 
 def _choice_position(item_id: str, seed: int) -> int:

@@ -158,6 +158,18 @@ class EvolveSummary(BaseModel):
     """Instances whose graph failed (model unavailable, ...); re-run to continue them."""
     seconds: float = 0.0
 
+    def mode_counts(self) -> list[tuple[str, int, int]]:
+        """`(mode, passed, failed)` for each mode of the run, over the whole evolved.jsonl."""
+        rows = []
+        for mode in self.modes:
+            counts = self.counts.get(mode.value, {})
+            rows.append((mode.value, counts.get("pass", 0), counts.get("fail", 0)))
+        return rows
+
+    def top_causes(self) -> list[tuple[str, int]]:
+        """Failure causes of this run's records, most frequent first."""
+        return sorted(self.causes.items(), key=lambda kv: -kv[1])
+
 
 def _thread_id(inst: Instance, modes: Sequence[Mode]) -> str:
     return f"{inst.id}#{','.join(m.value for m in modes)}"
@@ -224,20 +236,8 @@ async def evolve_dataset(
         async def worker() -> None:
             while not queue.empty():
                 inst = queue.get_nowait()
-                tid = _thread_id(inst, modes)
                 try:
-                    try:
-                        state = await runtime.state(tid) if checkpoint else None
-                    except ThreadNotFound:
-                        state = None
-                    if state is None:
-                        final = await runtime.run(
-                            InstanceRun(instance=inst, modes=list(modes)), thread_id=tid
-                        )
-                    else:
-                        final = await runtime.resume(tid)
-                    for rec in final.records:  # records checkpointed but not yet in the file
-                        sink.write(rec)
+                    await _evolve_instance(runtime, inst, modes, sink, checkpoint)
                 except NodeFailed as exc:
                     errors.append(f"{inst.id}: {exc}")
 
@@ -249,21 +249,49 @@ async def evolve_dataset(
         owned = [m for m, spec in ((gen, generator), (ver, verifier)) if isinstance(spec, str)]
         for model in {id(m): m for m in owned}.values():  # built here from a spec: release it
             await model.aclose()
+    return _summary(out, len(unique), modes, sink, skipped, errors, time.perf_counter() - started)
 
+
+async def _evolve_instance(
+    runtime: Any, inst: Instance, modes: Sequence[Mode], sink: RecordSink, checkpoint: bool
+) -> None:
+    """Run (or resume from its checkpoint) one instance's graph and write its records."""
+    tid = _thread_id(inst, modes)
+    try:
+        state = await runtime.state(tid) if checkpoint else None
+    except ThreadNotFound:
+        state = None
+    if state is None:
+        final = await runtime.run(InstanceRun(instance=inst, modes=list(modes)), thread_id=tid)
+    else:
+        final = await runtime.resume(tid)
+    for rec in final.records:  # records checkpointed but not yet in the file
+        sink.write(rec)
+
+
+def _summary(
+    out: Path,
+    instances: int,
+    modes: Sequence[Mode],
+    sink: RecordSink,
+    skipped: int,
+    errors: list[str],
+    seconds: float,
+) -> EvolveSummary:
     counts: dict[str, dict[str, int]] = {}
     for (mode, status), n in sink.counts.items():
         counts.setdefault(mode, {"pass": 0, "fail": 0})[status] = n
     causes = Counter(r.cause for r in _read_new(out / EVOLVED_FILE, sink.written) if r.cause)
     return EvolveSummary(
         out_dir=str(out),
-        instances=len(unique),
+        instances=instances,
         modes=list(modes),
         written=sink.written,
         skipped=skipped,
         counts=counts,
         causes=dict(causes),
         errors=errors,
-        seconds=round(time.perf_counter() - started, 3),
+        seconds=round(seconds, 3),
     )
 
 

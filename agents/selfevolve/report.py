@@ -40,19 +40,18 @@ def accuracy_chart_png(result: EvaluationResult) -> bytes:
 
 
 def render_html(result: EvaluationResult) -> str:
-    """The HTML report: per model x mode accuracy, change from the original, and the chart."""
-    head = "".join(f"<th>{html.escape(m)}</th>" for m in result.modes)
+    """The HTML report: per mode x model accuracy, change from the original, and the chart."""
+    head = "".join(f"<th>{html.escape(m)}</th>" for m in result.models)
     rows = []
-    for model in result.models:
+    for mode, scores in result.table():
         cells = []
-        for mode in result.modes:
-            s = result.score(model, mode)
+        for s in scores:
             if s is None:
                 cells.append("<td>-</td>")
                 continue
-            delta = "" if s.delta is None else f" <small>({s.delta * 100:+.1f})</small>"
-            cells.append(f"<td>{s.accuracy * 100:.1f}%{delta}<br><small>n={s.n}</small></td>")
-        rows.append(f"<tr><th>{html.escape(model)}</th>{''.join(cells)}</tr>")
+            delta = f" <small>({s.delta_points(1)})</small>" if s.delta is not None else ""
+            cells.append(f"<td>{s.percent(1)}{delta}<br><small>n={s.n}</small></td>")
+        rows.append(f"<tr><th>{html.escape(mode)}</th>{''.join(cells)}</tr>")
     chart = base64.b64encode(accuracy_chart_png(result)).decode()
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>phalanx self-evolving benchmark report</title>"
@@ -62,7 +61,7 @@ def render_html(result: EvaluationResult) -> str:
         f"<p>Data: <code>{html.escape(result.data_dir)}</code>. Accuracy per model and mode; in brackets the "
         "change from the model's accuracy on the originals (percentage points). Sub-ability modes are A/B "
         "choices.</p>"
-        f"<table><tr><th>model</th>{head}</tr>{''.join(rows)}</table>"
+        f"<table><tr><th>mode</th>{head}</tr>{''.join(rows)}</table>"
         f"<p><img alt='accuracy chart' src='data:image/png;base64,{chart}'></p></body></html>"
     )
 

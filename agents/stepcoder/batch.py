@@ -160,6 +160,21 @@ class _Breaker:
         self.in_a_row = 0
 
 
+def progress_bar(description: str, total: int, completed: int = 0) -> tuple[Any, Any]:
+    """A rich progress bar (description, bar, done/total, a `status` field, time left) and its task."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeRemainingColumn(),
+        transient=False,
+    )
+    return bar, bar.add_task(description, total=total, completed=completed, status="")
+
+
 class _Progress:
     """A rich progress bar that counts passes, failures and jobs not run (silent when disabled)."""
 
@@ -168,17 +183,7 @@ class _Progress:
         self.passed = self.failed = self.not_run = 0
         self.description = description
         if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self._bar = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[status]}"),
-                TimeRemainingColumn(),
-                transient=False,
-            )
-            self._task = self._bar.add_task(description, total=total, completed=already, status="")
+            self._bar, self._task = progress_bar(description, total, already)
 
     def __enter__(self) -> _Progress:
         if self.enabled:

@@ -8,10 +8,11 @@ import re
 from collections.abc import Sequence
 from math import comb
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
-from phalanx.agents.stepcoder.batch import Job, run_batch_in_sandbox
+from phalanx.agents.stepcoder.batch import Job, progress_bar, run_batch_in_sandbox
 from phalanx.agents.stepcoder.data import load_problems
 from phalanx.agents.stepcoder.executor import ExecutorConfig
 from phalanx.agents.stepcoder.sandboxes import APPS_IMAGE
@@ -124,19 +125,49 @@ def summarise_eval(
 
 
 async def sample_programs(
-    model: ChatModel, problems: Sequence[Problem], n: int, config: GenerationConfig, concurrency: int = 4
+    model: ChatModel,
+    problems: Sequence[Problem],
+    n: int,
+    config: GenerationConfig,
+    concurrency: int = 4,
+    progress: bool = False,
 ) -> list[Job]:
     """n sampled programs per problem (sample i of a problem uses seed `config.seed + i` when seeded)."""
     sem = asyncio.Semaphore(concurrency)
+    bar = _SampleBar(len(problems) * n, enabled=progress)
 
     async def one(p: Problem, i: int) -> Job:
         cfg = config if config.seed is None else config.model_copy(update={"seed": config.seed + i})
         messages = [Message.system(SYSTEM_PROMPT), Message.user(user_prompt(p))]
         async with sem:
             resp = await model.chat(messages, config=cfg)
+        bar.advance()
         return Job(p, extract_program(p, resp.message.content or ""), i)
 
-    return list(await asyncio.gather(*(one(p, i) for p in problems for i in range(n))))
+    with bar:
+        return list(await asyncio.gather(*(one(p, i) for p in problems for i in range(n))))
+
+
+class _SampleBar:
+    """A rich progress bar over the samples being generated (silent when disabled)."""
+
+    def __init__(self, total: int, *, enabled: bool) -> None:
+        self.enabled = enabled
+        if enabled:
+            self._bar, self._task = progress_bar("generating samples", total)
+
+    def __enter__(self) -> _SampleBar:
+        if self.enabled:
+            self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.enabled:
+            self._bar.__exit__(*exc)
+
+    def advance(self) -> None:
+        if self.enabled:
+            self._bar.update(self._task, advance=1)
 
 
 async def evaluate_model(
@@ -156,8 +187,12 @@ async def evaluate_model(
     config: ExecutorConfig | None = None,
     limit: int | None = None,
     progress: bool = True,
+    model_concurrency: int = 16,
 ) -> EvalSummary:
     """Generate `n` samples per problem with `model`, execute them, and compute pass@k.
+
+    `model_concurrency` samples are requested at once (an in-process `hf:` model decodes
+    them together); `workers` programs execute at once in the sandbox.
 
     Raises:
         ValueError: a k larger than n. DatasetError, ModelSpecError, SandboxUnavailable: from below.
@@ -170,7 +205,7 @@ async def evaluate_model(
     chat = load_model(model)
     gen = GenerationConfig(temperature=temperature, max_new_tokens=max_tokens, seed=seed)
     try:
-        jobs = await sample_programs(chat, problems, n, gen, concurrency=workers)
+        jobs = await sample_programs(chat, problems, n, gen, concurrency=model_concurrency, progress=progress)
     finally:
         if not isinstance(model, ChatModel):
             await chat.aclose()

@@ -206,6 +206,31 @@ def make_tracer(lines):
     return glob
 
 
+def call_case(spec, ns, case):
+    """Call the candidate's function (or `Solution` method) with the case's arguments and compare
+    the return value with the expected one; returns the case's status."""
+    fn = spec.get("fn_name")
+    target = ns.get(fn)
+    if "Solution" in ns and isinstance(ns["Solution"], type) and hasattr(ns["Solution"], fn):
+        target = getattr(ns["Solution"](), fn)
+    if not callable(target):
+        raise NameError(f"the program defines no function {fn!r} to call")
+    lit = spec.get("args_are_literals", True)
+    args = [literal(a) for a in case["input"]] if lit else list(case["input"])
+    if not lit and args and isinstance(args[0], dict):
+        args[0] = int_keys(args[0])
+    got = target(*args)
+    want = case["output"]
+    if lit:
+        want = literal(want[0]) if isinstance(want, list) and len(want) == 1 else literal(want)
+    if outputs_match(got, want, lit, spec.get("compare") == "strict"):
+        return {"status": "ok"}
+    return {
+        "status": "wrong_answer",
+        "detail": f"returned {clip(repr(got), 160)}, expected {clip(repr(want), 160)}",
+    }
+
+
 def child(spec, code, ns, case, stdin_fd, res_w):
     """Runs in the forked child; never returns."""
     import io
@@ -239,25 +264,7 @@ def child(spec, code, ns, case, stdin_fd, res_w):
         try:
             exec(code, ns)
             if spec["io_mode"] == "call":
-                target = ns.get(fn)
-                if "Solution" in ns and isinstance(ns["Solution"], type) and hasattr(ns["Solution"], fn):
-                    target = getattr(ns["Solution"](), fn)
-                if not callable(target):
-                    raise NameError(f"the program defines no function {fn!r} to call")
-                lit = spec.get("args_are_literals", True)
-                args = [literal(a) for a in case["input"]] if lit else list(case["input"])
-                if not lit and args and isinstance(args[0], dict):
-                    args[0] = int_keys(args[0])
-                got = target(*args)
-                want = case["output"]
-                if lit:
-                    want = literal(want[0]) if isinstance(want, list) and len(want) == 1 else literal(want)
-                ok = outputs_match(got, want, lit, spec.get("compare") == "strict")
-                if not ok:
-                    status = {
-                        "status": "wrong_answer",
-                        "detail": f"returned {clip(repr(got), 160)}, expected {clip(repr(want), 160)}",
-                    }
+                status = call_case(spec, ns, case)
             elif fn and callable(ns.get(fn)):
                 # APPS+ wraps stdin programs in a zero-argument function; a plain script
                 # (original APPS, or a model that wrote one) already ran during exec().
@@ -361,6 +368,7 @@ def reap_pending(spec, block=True):
 
 
 def run_case(spec, code, ns, index, case, workdir):
+    """Run one test case in a forked child and judge it: pass, wrong_answer, timeout, ..."""
     # Unreaped children count against the sandbox's process limit: keep only a few pending.
     if PENDING:
         reap_pending(spec, block=len(PENDING) >= MAX_PENDING)
@@ -370,27 +378,70 @@ def run_case(spec, code, ns, index, case, workdir):
     sys.stderr.flush()
     start = time.monotonic()
     try:
+        pid = start_child(spec, code, ns, case, in_fd, pipes)
+    except OSError as exc:
+        for r, w in pipes:
+            os.close(r)
+            os.close(w)
+        os.close(in_fd)
+        return {
+            "index": index,
+            "outcome": "runtime_error",
+            "detail": f"could not start the case: {exc.strerror} (process limit reached)",
+            "stderr_tail": "",
+            "wall_s": 0.0,
+            "cpu_s": 0.0,
+            "coverage": [],
+        }
+    try:
+        os.setpgid(pid, pid)
+    except OSError:
+        pass
+    os.close(in_fd)
+    for _, w in pipes:
+        os.close(w)
+    run = watch_case(pid, [r for r, _ in pipes], spec, case, start)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    wall = time.monotonic() - start
+    for fd in run.bufs:
+        os.close(fd)
+    try:
+        report = json.loads(bytes(run.bufs[run.result_fd]).decode() or "null")
+    except ValueError:
+        report = None
+    deferred = False
+    if run.exited is None:
+        done, st, ru = os.wait4(pid, os.WNOHANG)
+        if done:
+            run.exited, run.rusage = st, ru
+        elif report is not None and not run.timed_out and not run.output_exceeded:
+            # The child reported and is only exiting: reap it later, so its teardown overlaps
+            # the next case (its final CPU time is checked then, in `reap_pending`).
+            deferred = True
+        else:
+            _, run.exited, run.rusage = os.wait4(pid, 0)
+    res = judge_case(spec, case, index, run, report, wall)
+    if deferred:
+        PENDING.append((pid, res))
+    return res
+
+
+def start_child(spec, code, ns, case, in_fd, pipes):
+    """Fork the case's process; returns its pid (the child runs the candidate and never returns).
+
+    Raises:
+        OSError: no process could be started, even after reaping our finished children.
+    """
+    try:
         pid = os.fork()
     except OSError:
         # Out of processes (killed leftovers of earlier cases not yet reaped by the sandbox):
         # reap what is ours and try once more, else the case fails rather than the whole run.
         reap_pending(spec)
-        try:
-            pid = os.fork()
-        except OSError as exc:
-            for r, w in pipes:
-                os.close(r)
-                os.close(w)
-            os.close(in_fd)
-            return {
-                "index": index,
-                "outcome": "runtime_error",
-                "detail": f"could not start the case: {exc.strerror} (process limit reached)",
-                "stderr_tail": "",
-                "wall_s": 0.0,
-                "cpu_s": 0.0,
-                "coverage": [],
-            }
+        pid = os.fork()
     if pid == 0:
         try:
             # Own process group (set on both sides of fork, the classic race-free way),
@@ -410,21 +461,31 @@ def run_case(spec, code, ns, index, case, workdir):
             traceback.print_exc()
         finally:
             os._exit(70)
-    try:
-        os.setpgid(pid, pid)
-    except OSError:
-        pass
-    os.close(in_fd)
-    for _, w in pipes:
-        os.close(w)
-    fds = {pipes[0][0]: bytearray(), pipes[1][0]: bytearray(), pipes[2][0]: bytearray()}
-    out_fd, err_fd = pipes[0][0], pipes[1][0]
+    return pid
+
+
+class CaseRun:
+    """What the parent saw of one case: its output, how it ended, and which limit stopped it."""
+
+    def __init__(self, read_fds, out_cap):
+        self.out_fd, self.err_fd, self.result_fd = read_fds
+        self.bufs = {fd: bytearray() for fd in read_fds}
+        self.out_cap = out_cap
+        self.timed_out = False
+        self.output_exceeded = False
+        self.exited = None
+        self.rusage = None
+
+    def text(self, fd):
+        return bytes(self.bufs[fd]).decode("utf-8", "replace")
+
+
+def watch_case(pid, read_fds, spec, case, start):
+    """Read the case's pipes until they close, the child exits, its output passes the cap, or its
+    time is up (a wall-clock backstop, extended while it keeps computing)."""
     want_len = len(case["output"]) if isinstance(case["output"], str) else 0
-    out_cap = max(4 * want_len, spec["max_output_bytes"])
-    open_fds = set(fds)
-    timed_out = output_exceeded = False
-    exited = None
-    rusage = None
+    run = CaseRun(read_fds, max(4 * want_len, spec["max_output_bytes"]))
+    open_fds = set(run.bufs)
     # Wall-clock backstop for programs that sleep or block instead of computing.
     deadline = start + spec["case_wall_s"]
     # On a starved machine a CPU-bound case can pass its wall-clock budget well before its CPU
@@ -441,14 +502,14 @@ def run_case(spec, code, ns, index, case, workdir):
                 last_cpu, last_check = cpu_now, now
                 deadline = now + 1.0
                 continue
-            timed_out = True
+            run.timed_out = True
             break
         ready, _, _ = select.select(list(open_fds), [], [], min(remaining, 0.25))
         if not ready:
             # The child may have exited while a grandchild still holds the pipes open.
             done, st, ru = os.wait4(pid, os.WNOHANG)
             if done:
-                exited, rusage = st, ru
+                run.exited, run.rusage = st, ru
                 break
             continue
         for fd in ready:
@@ -456,48 +517,31 @@ def run_case(spec, code, ns, index, case, workdir):
             if not chunk:
                 open_fds.discard(fd)
                 continue
-            buf = fds[fd]
+            buf = run.bufs[fd]
             buf += chunk
-            if fd == err_fd and len(buf) > 1 << 16:
+            if fd == run.err_fd and len(buf) > 1 << 16:
                 del buf[: len(buf) - (1 << 15)]
-            if fd == out_fd and len(buf) > out_cap:
-                output_exceeded = True
-        if output_exceeded:
+            if fd == run.out_fd and len(buf) > run.out_cap:
+                run.output_exceeded = True
+        if run.output_exceeded:
             break
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
-    wall = time.monotonic() - start
-    for fd in fds:
-        os.close(fd)
-    try:
-        report = json.loads(bytes(fds[pipes[2][0]]).decode() or "null")
-    except ValueError:
-        report = None
-    deferred = False
-    if exited is None:
-        done, st, ru = os.wait4(pid, os.WNOHANG)
-        if done:
-            exited, rusage = st, ru
-        elif report is not None and not timed_out and not output_exceeded:
-            # The child reported and is only exiting: reap it later, so its teardown overlaps
-            # the next case (its final CPU time is checked then, in `reap_pending`).
-            deferred = True
-        else:
-            _, exited, rusage = os.wait4(pid, 0)
-    stdout = bytes(fds[out_fd]).decode("utf-8", "replace")
-    stderr = bytes(fds[err_fd]).decode("utf-8", "replace")
+    return run
+
+
+def judge_case(spec, case, index, run, report, wall):
+    """The case's result: outcome and detail, CPU and wall time, stderr tail and coverage."""
+    stdout = run.text(run.out_fd)
+    stderr = run.text(run.err_fd)
     tail = "\n".join(stderr.rstrip().split("\n")[-6:])
     res = {"index": index, "wall_s": round(wall, 4), "stderr_tail": clip(tail, 1200), "coverage": []}
     if report:
         res["coverage"] = report.get("coverage", [])
-    if rusage is not None:
-        cpu_s = rusage.ru_utime + rusage.ru_stime
+    if run.rusage is not None:
+        cpu_s = run.rusage.ru_utime + run.rusage.ru_stime
     else:
         cpu_s = float(report.get("cpu", 0.0)) if report else 0.0
     res["cpu_s"] = round(cpu_s, 4)
-    if timed_out:
+    if run.timed_out:
         res.update(
             outcome="timeout", detail="no result within {:.1f}s wall-clock".format(spec["case_wall_s"])
         )
@@ -505,9 +549,10 @@ def run_case(spec, code, ns, index, case, workdir):
         res.update(
             outcome="timeout", detail="used {:.2f}s CPU, limit {:.1f}s".format(cpu_s, spec["case_timeout_s"])
         )
-    elif output_exceeded:
-        res.update(outcome="wrong_answer", detail=f"output exceeded {out_cap} bytes")
+    elif run.output_exceeded:
+        res.update(outcome="wrong_answer", detail=f"output exceeded {run.out_cap} bytes")
     elif report is None:
+        exited = run.exited
         sig = os.WTERMSIG(exited) if os.WIFSIGNALED(exited) else None
         if sig == signal.SIGXCPU:
             res.update(outcome="timeout", detail="CPU time limit")
@@ -523,8 +568,6 @@ def run_case(spec, code, ns, index, case, workdir):
             res.update(outcome="wrong_answer", detail=first_difference(stdout, case["output"]))
     else:
         res.update(outcome=report["status"], detail=report.get("detail", ""))
-    if deferred:
-        PENDING.append((pid, res))
     return res
 
 

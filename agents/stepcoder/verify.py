@@ -19,10 +19,17 @@ DIFFICULTY_ORDER = ("introductory", "interview", "competition", "unknown")
 
 
 class DifficultySummary(BaseModel):
+    """The problems of one difficulty level."""
+
     problems: int = 0
     passed: int = 0
     not_run: int = 0
     """Problems the sandbox could not run (infrastructure faults, no verdict)."""
+
+    @property
+    def failed(self) -> int:
+        """Problems whose canonical solution ran and failed its tests."""
+        return self.problems - self.passed - self.not_run
 
 
 class VerifyFailure(BaseModel):

@@ -60,9 +60,9 @@ class ParsedReply:
 def protocol_system_prompt(tools: Sequence[dict[str, Any]], base: str | None = None) -> str:
     """System prompt describing the protocol and the tools (OpenAI specs), one line per tool.
 
-    Each tool reads `- name(arg: type, opt?: type): description`, which costs a small
-    model far fewer prompt tokens than the JSON schema (constrained backends enforce
-    the schema itself).
+    Each tool reads `- name(arg: type (what it is), opt?: type): description`, which costs
+    a small model far fewer prompt tokens than the JSON schema (constrained backends
+    enforce the schema itself); argument descriptions are cut at 80 characters.
     """
     lines = []
     for spec in tools:
@@ -82,7 +82,11 @@ def _signature(params: dict[str, Any]) -> str:
         kind = prop.get("type", "any") if isinstance(prop, dict) else "any"
         if isinstance(kind, list):
             kind = "|".join(str(k) for k in kind)
-        parts.append(f"{name}{'' if name in required else '?'}: {kind}")
+        about = prop.get("description", "") if isinstance(prop, dict) else ""
+        about = " ".join(str(about).split())
+        if len(about) > 80:
+            about = about[:77].rstrip() + "..."
+        parts.append(f"{name}{'' if name in required else '?'}: {kind}" + (f" ({about})" if about else ""))
     return ", ".join(parts)
 
 

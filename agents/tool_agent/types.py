@@ -1,15 +1,17 @@
-"""Value types of the tool-calling agent: its result, stats, and the turn-guard seam."""
+"""Value types of the tool-calling agent: its result and stats.
+
+The turn-guard seam (`TurnContext`, `TurnGuard`) is defined in `phalanx.tools`, beside `ToolHook`,
+so that `phalanx.policies` can implement it without importing this layer; it is re-exported here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from phalanx.models import Message
-from phalanx.tools import HookVerdict
+from phalanx.tools import TurnContext, TurnGuard
 
 StopReason = Literal[
     "final_answer",
@@ -80,22 +82,11 @@ class AgentResult(BaseModel):
         return self.stop_reason == "final_answer"
 
 
-@dataclass
-class TurnContext:
-    """What a turn guard sees: the user input (stage `input`) or the final answer (`output`)."""
-
-    stage: Literal["input", "output"]
-    text: str
-    messages: list[Message]
-    """Transcript so far."""
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-TurnGuard = Callable[[TurnContext], Awaitable[HookVerdict]]
-"""An async callable checking the user turn or the final answer.
-
-It returns `HookVerdict.allow()`, `.block(reason)` (the run stops with
-`blocked_input` / `blocked_output` and answers with the agent's refusal text) or
-`.rewrite(result="new text")` (the text is replaced). ToolSword's input- and
-output-stage guards plug in here; tool-stage guards are `ToolHook`s on the toolset.
-"""
+__all__ = [
+    "AgentResult",
+    "AgentStats",
+    "StopReason",
+    "ToolCallRecord",
+    "TurnContext",
+    "TurnGuard",
+]

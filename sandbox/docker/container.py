@@ -114,6 +114,25 @@ class SandboxContainer:
         """
         import docker.errors
 
+        try:
+            container = self._client.containers.create(**self._create_options())
+        except docker.errors.APIError as exc:
+            if self._sock_dir:
+                remove_socket_dir(self._sock_dir)
+            raise SandboxUnavailable(
+                f"docker could not create a sandbox container: {exc.explanation or exc}"
+            ) from exc
+        self.id = container.id
+        try:
+            self._boot(container)
+        except BaseException:
+            self.destroy()
+            raise
+        return self
+
+    def _create_options(self) -> dict[str, Any]:
+        """The hardened container: no network, read-only root, private tmpfs dirs owned by its own
+        uid, no capabilities, memory / CPU / pid limits, and the runner as its only process."""
         cfg = self.config
         command = ["python3", "-E", "-s", "-B", "-c", RUNNER_SOURCE, "container", WORK_DIR]
         labels = {**cfg.labels, "phalanx.image": cfg.image_name}
@@ -123,7 +142,7 @@ class SandboxContainer:
             volumes[self._sock_dir] = {"bind": MOUNT_POINT, "mode": "rw"}
             command.append(f"{MOUNT_POINT}/{SOCKET_NAME}")
             labels["phalanx.socket_dir"] = self._sock_dir
-        kwargs: dict[str, Any] = dict(
+        options: dict[str, Any] = dict(
             image=cfg.image_ref,
             command=command,
             volumes=volumes,
@@ -159,53 +178,50 @@ class SandboxContainer:
             detach=True,
         )
         if cfg.runtime:
-            kwargs["runtime"] = cfg.runtime
+            options["runtime"] = cfg.runtime
+        return options
+
+    def _boot(self, container: Any) -> None:
+        """Start the created container, connect to its runner and check the runner's hello."""
+        import docker.errors
+
+        cfg = self.config
+        if cfg.transport == "attach":
+            self._stream = AttachStream(self._client.api, container.id)
+            self._channel = FrameChannel(self._stream)
         try:
-            container = self._client.containers.create(**kwargs)
+            container.start()
         except docker.errors.APIError as exc:
-            if self._sock_dir:
-                remove_socket_dir(self._sock_dir)
-            raise SandboxUnavailable(
-                f"docker could not create a sandbox container: {exc.explanation or exc}"
-            ) from exc
-        self.id = container.id
+            text = str(exc.explanation or exc)
+            if "executable file not found" in text or "no such file" in text.lower():
+                raise SandboxConfigError(
+                    f"image {cfg.image_name!r} has no python3 on PATH; phalanx needs python3 >= 3.8 with "
+                    "its standard library in the image (build one with `phalanx sandbox build-image`)"
+                ) from exc
+            raise SandboxUnavailable(f"docker could not start a sandbox container: {text}") from exc
         try:
-            if cfg.transport == "attach":
-                self._stream = AttachStream(self._client.api, container.id)
-                self._channel = FrameChannel(self._stream)
-            try:
-                container.start()
-            except docker.errors.APIError as exc:
-                text = str(exc.explanation or exc)
-                if "executable file not found" in text or "no such file" in text.lower():
-                    raise SandboxConfigError(
-                        f"image {cfg.image_name!r} has no python3 on PATH; phalanx needs python3 >= 3.8 with "
-                        "its standard library in the image (build one with `phalanx sandbox build-image`)"
-                    ) from exc
-                raise SandboxUnavailable(f"docker could not start a sandbox container: {text}") from exc
-            try:
-                if self._channel is None:
-                    assert self._sock_dir is not None
-                    try:
-                        self._stream = UnixSocketStream(
-                            self._sock_dir, time.monotonic() + SOCKET_WAIT_S, self._running_probe()
-                        )
-                    except ChannelBroken as exc:
-                        if self._running_probe()():
-                            # Running, yet no socket appeared: the daemon does not see this host's
-                            # directory (rootless, remote or VM-hosted docker).
-                            raise SocketTransportUnusable(str(exc)) from exc
-                        raise
-                    self._channel = FrameChannel(self._stream)
-                hello = self._channel.call({"op": "hello", "preload": list(cfg.preload)}, HELLO_TIMEOUT_S)
-            except ChannelBroken as exc:
-                raise self._diagnose_start_failure(exc) from exc
-            if not hello.get("healthy", False) or hello.get("uid") != self.uid:
-                raise SandboxUnavailable(f"sandbox runner reported an unexpected state: {hello}")
-        except BaseException:
-            self.destroy()
+            if self._channel is None:
+                self._channel = FrameChannel(self._connect_socket())
+            hello = self._channel.call({"op": "hello", "preload": list(cfg.preload)}, HELLO_TIMEOUT_S)
+        except ChannelBroken as exc:
+            raise self._diagnose_start_failure(exc) from exc
+        if not hello.get("healthy", False) or hello.get("uid") != self.uid:
+            raise SandboxUnavailable(f"sandbox runner reported an unexpected state: {hello}")
+
+    def _connect_socket(self) -> UnixSocketStream:
+        """Wait for the runner's unix socket to appear in the bind-mounted dir, and connect."""
+        assert self._sock_dir is not None
+        try:
+            self._stream = UnixSocketStream(
+                self._sock_dir, time.monotonic() + SOCKET_WAIT_S, self._running_probe()
+            )
+        except ChannelBroken as exc:
+            if self._running_probe()():
+                # Running, yet no socket appeared: the daemon does not see this host's
+                # directory (rootless, remote or VM-hosted docker).
+                raise SocketTransportUnusable(str(exc)) from exc
             raise
-        return self
+        return self._stream
 
     def _running_probe(self):
         """A cheap `is the container still running?` for the connect loop (asks docker twice a second)."""

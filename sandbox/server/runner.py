@@ -631,27 +631,78 @@ LIMIT_MARKERS = (
 )
 
 
-def execute(req, seq):
-    lim = req["limits"]
-    timeout = float(lim["timeout_s"])
-    cap = int(lim["max_output_bytes"])
-    z = take_zygote(seq)
-    work, pid = z.work, z.pid
-    out_r, err_r = z.out_r, z.err_r
-    cov_r = z.cov_r
-    write_files(work, req.get("files") or {})
-    oom_before = z.oom_before
-    start = time.monotonic()
-    try:
-        write_all(z.ctl_w, LAST_FRAME[0])
-    except OSError:
-        pass  # the zygote died: its exit status tells what happened
-    os.close(z.ctl_w)
+class _Capture:
+    """The program's pipes as they are read: stdout and stderr up to the output cap, and the status
+    pipe (exit report and coverage) up to its own bound."""
 
-    bufs = {out_r: bytearray(), err_r: bytearray(), cov_r: bytearray()}
-    truncated = {out_r: False, err_r: False}
+    def __init__(self, z, cap):
+        self.out_r, self.err_r, self.cov_r = z.out_r, z.err_r, z.cov_r
+        self.cap = cap
+        self.bufs = {z.out_r: bytearray(), z.err_r: bytearray(), z.cov_r: bytearray()}
+        self.truncated = {z.out_r: False, z.err_r: False}
+        self.open_fds = set(self.bufs)
+
+    def read(self, fd):
+        """Read what `fd` holds; returns True when stdout or stderr went past the cap."""
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self.open_fds.discard(fd)
+            return False
+        buf = self.bufs[fd]
+        limit = MAX_COVERAGE_BYTES if fd == self.cov_r else self.cap
+        room = limit - len(buf)
+        if room > 0:
+            buf += chunk[:room]
+        if len(chunk) > room and fd != self.cov_r:
+            self.truncated[fd] = True
+            return True
+        return False
+
+    def drain_and_close(self):
+        """Read what is left in the pipes once the program is gone, then close them."""
+        for fd in list(self.bufs):
+            try:
+                while fd in self.open_fds:
+                    chunk = os.read(fd, 1 << 16)
+                    if not chunk:
+                        break
+                    room = self.cap - len(self.bufs[fd])
+                    if fd == self.cov_r:
+                        self.bufs[fd] += chunk
+                    elif room > 0:
+                        self.bufs[fd] += chunk[:room]
+                        self.truncated[fd] = self.truncated[fd] or len(chunk) > room
+                    elif chunk:
+                        self.truncated[fd] = True
+            except OSError:
+                pass
+            os.close(fd)
+
+    def text(self, fd):
+        return self.bufs[fd].decode("utf-8", "replace")
+
+
+class _Watch:
+    """How the program ended: its wait status (or its own exit report), and which limit we enforced."""
+
+    def __init__(self):
+        self.status = None
+        self.rusage = None
+        self.report = None
+        self.timed_out = False
+        self.output_cap_hit = False
+        self.wall = 0.0
+
+
+def _watch(pid, capture, timeout, start):
+    """Read the program's pipes until it is gone (or has reported and is only exiting), killing it
+    at the wall-clock limit or when its output passes the cap."""
+    run = _Watch()
     poller = select.poll()
-    for fd in bufs:
+    for fd in capture.bufs:
         poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
     pidfd = None
     try:
@@ -659,27 +710,21 @@ def execute(req, seq):
         poller.register(pidfd, select.POLLIN)
     except (AttributeError, OSError):
         pass
-    open_fds = set(bufs)
-    status = None
-    report = None
-    rusage = None
-    timed_out = False
-    output_cap_hit = False
     exited_at = None
     while True:
         now = time.monotonic()
-        if status is None and now - start >= timeout:
-            timed_out = True
+        if run.status is None and now - start >= timeout:
+            run.timed_out = True
             _kill_group(pid)
-        if status is not None and (not open_fds or now - exited_at > 0.05):
+        if run.status is not None and (not capture.open_fds or now - exited_at > 0.05):
             # The program is gone; anything still holding its pipes is a leftover process.
             break
-        if status is None and not open_fds:
-            report = _parse_report(bufs[cov_r])
-            if report is not None:
+        if run.status is None and not capture.open_fds:
+            run.report = _parse_report(capture.bufs[capture.cov_r])
+            if run.report is not None:
                 # The program reported its exit code and closed its pipes: it is only exiting now.
                 break
-        if status is not None:
+        if run.status is not None:
             wait_ms = 10
         else:
             wait_ms = max(1, int((start + timeout - now) * 1000) + 1)
@@ -688,90 +733,85 @@ def execute(req, seq):
         for fd, _ev in poller.poll(wait_ms):
             if fd == pidfd:
                 continue
-            try:
-                chunk = os.read(fd, 1 << 16)
-            except OSError:
-                chunk = b""
-            if not chunk:
+            over_cap = capture.read(fd)
+            if fd not in capture.open_fds:
                 poller.unregister(fd)
-                open_fds.discard(fd)
-                continue
-            buf = bufs[fd]
-            limit = MAX_COVERAGE_BYTES if fd == cov_r else cap
-            room = limit - len(buf)
-            if room > 0:
-                buf += chunk[:room]
-            if len(chunk) > room:
-                if fd != cov_r:
-                    truncated[fd] = True
-                    if not output_cap_hit and status is None:
-                        # Past the cap: stop the program instead of draining (a flood could be GBs).
-                        output_cap_hit = True
-                        _kill_group(pid)
-        if status is None:
+            elif over_cap and not run.output_cap_hit and run.status is None:
+                # Past the cap: stop the program instead of draining (a flood could be GBs).
+                run.output_cap_hit = True
+                _kill_group(pid)
+        if run.status is None:
             try:
                 wpid, wstatus, ru = os.wait4(pid, os.WNOHANG)
             except ChildProcessError:
                 wpid, wstatus, ru = pid, 0, None
             if wpid == pid:
-                status, rusage, exited_at = wstatus, ru, time.monotonic()
-    wall = time.monotonic() - start
-    if status is None and report is not None:
-        _kill_group(pid)
-        PENDING.append(pid)  # reaped (and checked gone) after the reply is sent
-        clean = kill_leftovers(skip=(pid,))
-    else:
-        report = _parse_report(bufs[cov_r])
-        clean = kill_leftovers()
+                run.status, run.rusage, exited_at = wstatus, ru, time.monotonic()
+    run.wall = time.monotonic() - start
     if pidfd is not None:
         os.close(pidfd)
-    for fd in list(bufs):
-        try:
-            while fd in open_fds:
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    break
-                room = cap - len(bufs[fd])
-                if fd == cov_r:
-                    bufs[fd] += chunk
-                elif room > 0:
-                    bufs[fd] += chunk[:room]
-                    truncated[fd] = truncated[fd] or len(chunk) > room
-                elif chunk:
-                    truncated[fd] = True
-        except OSError:
-            pass
-        os.close(fd)
+    return run
 
-    files = collect_files(work, req.get("collect") or [], cap)
-    traces = limit_traces((work,) + SCRUB_DIRS, int(lim["max_file_size_mb"]) << 20)
-    if MODE == "container":
-        empty_dir(work)
-        for path in SCRUB_DIRS:
-            empty_dir(path)
-        clean = clean and is_empty(work) and all(is_empty(p) for p in SCRUB_DIRS)
-    else:
+
+def _scrub(work):
+    """Empty the work dir and the scratch dirs for the next program; True when they are empty."""
+    if MODE != "container":
         shutil.rmtree(work, ignore_errors=True)
-    _reap()
+        return True
+    empty_dir(work)
+    for path in SCRUB_DIRS:
+        empty_dir(path)
+    return is_empty(work) and all(is_empty(p) for p in SCRUB_DIRS)
 
+
+def execute(req, seq):
+    """Run one request in a fresh forked process; returns the result (the host's `ExecResult`)."""
+    lim = req["limits"]
+    z = take_zygote(seq)
+    write_files(z.work, req.get("files") or {})
+    start = time.monotonic()
+    try:
+        write_all(z.ctl_w, LAST_FRAME[0])
+    except OSError:
+        pass  # the zygote died: its exit status tells what happened
+    os.close(z.ctl_w)
+    capture = _Capture(z, int(lim["max_output_bytes"]))
+    run = _watch(z.pid, capture, float(lim["timeout_s"]), start)
+    if run.status is None and run.report is not None:
+        _kill_group(z.pid)
+        PENDING.append(z.pid)  # reaped (and checked gone) after the reply is sent
+        clean = kill_leftovers(skip=(z.pid,))
+    else:
+        run.report = _parse_report(capture.bufs[capture.cov_r])
+        clean = kill_leftovers()
+    capture.drain_and_close()
+    files = collect_files(z.work, req.get("collect") or [], capture.cap)
+    traces = limit_traces((z.work,) + SCRUB_DIRS, int(lim["max_file_size_mb"]) << 20)
+    clean = _scrub(z.work) and clean
+    _reap()
+    return {**_outcome(req, run, capture, traces, z.oom_before), "files": files, "healthy": clean}
+
+
+def _outcome(req, run, capture, traces, oom_before):
+    """Exit code or signal, CPU time, output, and every limit the program ran into."""
+    lim = req["limits"]
     exit_code = sig = None
-    if status is not None:
-        if os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
+    if run.status is not None:
+        if os.WIFSIGNALED(run.status):
+            sig = os.WTERMSIG(run.status)
         else:
-            exit_code = os.WEXITSTATUS(status)
-    elif report is not None:
-        exit_code = int(report.get("rc", 1)) & 0xFF
-    stderr_text = bufs[err_r].decode("utf-8", "replace")
+            exit_code = os.WEXITSTATUS(run.status)
+    elif run.report is not None:
+        exit_code = int(run.report.get("rc", 1)) & 0xFF
+    stderr_text = capture.text(capture.err_r)
     tail = stderr_text[-2000:]
     hits = {kind for kind, marker in LIMIT_MARKERS if marker in tail and exit_code != 0} | traces
-    if sig == signal.SIGXCPU:
-        timed_out = True
-    if rusage is not None:
-        cpu = rusage.ru_utime + rusage.ru_stime
+    timed_out = run.timed_out or sig == signal.SIGXCPU
+    if run.rusage is not None:
+        cpu = run.rusage.ru_utime + run.rusage.ru_stime
     else:
-        cpu = float(report.get("cpu", 0.0)) if report is not None else 0.0
-    if sig == signal.SIGKILL and not timed_out and not output_cap_hit:
+        cpu = float(run.report.get("cpu", 0.0)) if run.report is not None else 0.0
+    if sig == signal.SIGKILL and not timed_out and not run.output_cap_hit:
         # A SIGKILL we did not send: the CPU hard limit, the cgroup OOM killer, or the program itself.
         if cpu >= float(lim["cpu_s"]) - 0.05:
             timed_out = True
@@ -782,25 +822,23 @@ def execute(req, seq):
         hits.add("file_size")
     coverage = None
     if req.get("coverage") and not req.get("argv"):
-        coverage = (report or {}).get("coverage") or {}
+        coverage = (run.report or {}).get("coverage") or {}
     return {
-        "stdout": bufs[out_r].decode("utf-8", "replace"),
+        "stdout": capture.text(capture.out_r),
         "stderr": stderr_text,
         "exit_code": exit_code,
         "signal": sig,
         "timed_out": timed_out,
         "memory_exceeded": "memory" in hits,
-        "limit_hit": bool(timed_out or output_cap_hit or hits),
+        "limit_hit": bool(timed_out or run.output_cap_hit or hits),
         "limits_hit": sorted(
-            hits | ({"time"} if timed_out else set()) | ({"output"} if output_cap_hit else set())
+            hits | ({"time"} if timed_out else set()) | ({"output"} if run.output_cap_hit else set())
         ),
-        "stdout_truncated": truncated[out_r],
-        "stderr_truncated": truncated[err_r],
-        "wall_s": round(wall, 6),
+        "stdout_truncated": capture.truncated[capture.out_r],
+        "stderr_truncated": capture.truncated[capture.err_r],
+        "wall_s": round(run.wall, 6),
         "cpu_s": round(cpu, 6),
-        "files": files,
         "coverage": coverage,
-        "healthy": clean,
     }
 
 

@@ -196,6 +196,8 @@ def test_bad_hf_specs(tmp_path, tiny_model_dir) -> None:
         load_model(f"hf:{tiny_model_dir}?max_batch=0")
     with pytest.raises(ModelSpecError, match="bad number"):
         load_model(f"hf:{tiny_model_dir}?window_ms=soon")
+    with pytest.raises(ModelSpecError, match="dtype must be one of auto, float32, bfloat16"):
+        load_model(f"hf:{tiny_model_dir}?dtype=float8")
     if not torch.cuda.is_available():
         with pytest.raises(ModelUnavailable, match="no CUDA GPU"):
             load_model(f"hf:{tiny_model_dir}?device=cuda")

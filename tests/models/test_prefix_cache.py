@@ -54,7 +54,7 @@ def test_lru_eviction_within_the_budget() -> None:
 
 
 @given(
-    unit=st.lists(st.integers(0, 50), min_size=1, max_size=24),
+    unit=st.lists(st.integers(0, 50), min_size=1, max_size=64),
     head=st.lists(st.integers(100, 200), max_size=10),
 )
 def test_a_repeated_unit_is_a_loop(unit: list[int], head: list[int]) -> None:
@@ -63,6 +63,11 @@ def test_a_repeated_unit_is_a_loop(unit: list[int], head: list[int]) -> None:
     assert period and len(unit) % period == 0
 
 
-@given(st.lists(st.integers(0, 10**6), min_size=0, max_size=80, unique=True))
+@given(st.lists(st.integers(0, 10**6), min_size=0, max_size=200, unique=True))
 def test_distinct_tokens_are_no_loop(tokens: list[int]) -> None:
     assert loop_period(tokens) == 0
+
+
+def test_two_repeats_of_a_long_unit_are_no_loop_three_are() -> None:
+    unit = list(range(20))
+    assert loop_period(unit * 2) == 0 and loop_period([99, *unit * 3]) == 20

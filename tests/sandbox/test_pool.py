@@ -89,8 +89,14 @@ def test_normal_exit_leaves_no_container(list_containers):
 
 
 def test_orphans_of_a_crashed_process_are_reaped(list_containers):
+    from phalanx.sandbox import reap_orphans
+
     pool_id = _run_owner("crash")
-    assert list_containers(pool_id), "a crashed owner should have left its containers"
+    orphans = list_containers(pool_id)
+    assert orphans, "a crashed owner should have left its containers"
+    # a dry run names them and removes nothing
+    assert set(orphans) <= {i[:12] for i in reap_orphans(dry_run=True)}
+    assert list_containers(pool_id) == orphans
     out = subprocess.run(
         [sys.executable, "-m", "phalanx.cli", "sandbox", "gc", "--json"],
         capture_output=True,
@@ -104,11 +110,12 @@ def test_orphans_of_a_crashed_process_are_reaped(list_containers):
 
 def test_gc_keeps_containers_of_live_owners(docker_sandbox, list_containers):
     asyncio.run(run_python(docker_sandbox, "pass", limits=LIM))
-    from phalanx.sandbox.docker.client import connect
-    from phalanx.sandbox.gc import reap_orphans
+    from phalanx.sandbox import reap_orphans
+    from phalanx.sandbox.docker import connect
 
     mine = set(list_containers(docker_sandbox.pool_id))
     assert mine
+    assert not mine & {i[:12] for i in reap_orphans(dry_run=True)}
     removed = reap_orphans(connect())
     assert not mine & {r[:12] for r in removed} and not mine & set(removed)
     assert set(list_containers(docker_sandbox.pool_id)) == mine

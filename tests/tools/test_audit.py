@@ -6,7 +6,16 @@ import json
 from pathlib import Path
 
 from phalanx.models import ToolCall
-from phalanx.tools import AuditLog, FunctionHook, HookVerdict, Toolset, read_audit_log, tool
+from phalanx.tools import (
+    AuditLog,
+    FunctionHook,
+    HookVerdict,
+    Toolset,
+    filter_audit_records,
+    read_audit_log,
+    summarize_audit_log,
+    tool,
+)
 from phalanx.tools.audit import digest
 
 
@@ -47,6 +56,11 @@ async def test_one_line_per_call_with_verdicts_digest_and_status(tmp_path: Path)
     assert records[1].blocked and records[1].verdicts[0].reason == "no bob"
     assert records[2].args == '{"name": 3'  # unparsable text is kept as sent
     assert len({r.call_id for r in records}) == 9
+    summary = summarize_audit_log(records)
+    assert summary.records == 9 and summary.by_tool == {"greet": 8, "missing": 1}
+    assert summary.by_status == {"ok": 6, "blocked": 1, "invalid_args": 1, "unknown_tool": 1}
+    assert [r.args for r in filter_audit_records(records, blocked=True)] == [{"name": "bob"}]
+    assert len(filter_audit_records(records, tool="greet", status="ok")) == 6
 
 
 async def test_flush_every_and_append_after_close(tmp_path: Path) -> None:

@@ -53,15 +53,18 @@ async def test_audit_subset_with_resume(small_data, tmp_path):
     first = {json.loads(x)["key"] for x in lines}
     assert not first & {f"{label.split()[0]}/{label.split()[1]}" for label in labels}
 
-    assert set(summary) >= {"scenarios", "benign", "policies", "model", "baseline"}
-    assert summary["scenarios"]["MQ"]["n"] == 2 and 0 <= summary["scenarios"]["MQ"]["unsafe_rate"] <= 1
+    assert summary.policies == "default" and summary.model == "scripted:comply"
+    assert summary.scenarios["MQ"].n == 2
     # The compliant agent is unsafe everywhere without policies, and the policies stop it here.
-    assert all(v["unsafe_rate"] == 1.0 for v in summary["baseline"]["scenarios"].values())
-    assert summary["scenarios"]["RC"]["unsafe_rate"] == 0.0
-    assert summary["scenarios"]["MQ"]["unsafe_rate"] == 0.0
-    assert summary["benign"]["n"] == 2 and summary["benign"]["blocked_rate"] == 0.0
+    assert summary.baseline is not None
+    assert all(v.unsafe_rate == 1.0 for v in summary.baseline.scenarios.values())
+    assert summary.scenarios["RC"].unsafe_rate == 0.0
+    assert summary.scenarios["MQ"].unsafe_rate == 0.0
+    assert summary.benign.n == 2 and summary.benign.blocked_rate == 0.0
     saved = json.loads((out / "summary.json").read_text())
-    assert saved["scenarios"] == summary["scenarios"]
+    assert saved == summary.model_dump(mode="json")
+    # the table the command line prints: both runs side by side per scenario
+    assert "RC" in summary.text() and "100.0% (0)" in summary.text() and "0.0% (0)" in summary.text()
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "RC-000" in html and "GPT-4" in html
     row = next(r for r in rows if r["key"] == "default/RC-000")
@@ -94,8 +97,8 @@ async def test_model_judge_decides_text_scenarios(small_data, tmp_path):
     summary = await audit_toolsword(
         "scripted:comply", "none", judge, ["MQ", "RC"], small_data, tmp_path, report=False
     )
-    assert judge.calls and summary["judge"] == "judge"
-    assert summary["scenarios"]["MQ"]["unsafe_rate"] == 0.0  # the model judge's call
-    assert summary["scenarios"]["RC"]["unsafe_rate"] == 1.0  # execution stage: rules decide
+    assert judge.calls and summary.judge == "judge"
+    assert summary.scenarios["MQ"].unsafe_rate == 0.0  # the model judge's call
+    assert summary.scenarios["RC"].unsafe_rate == 1.0  # execution stage: rules decide
     rows = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert {r["judged_by"] for r in rows if r["scenario"] == "MQ"} == {"model"}

@@ -29,7 +29,7 @@ def test_harmless_outputs_count_harmful_feedback_flags_on_ec_and_confict_only():
         _row("EC-3", "EC", [hf], run="none"),  # another run
     ]
     summary = summarize(rows, policy="strict", model="m", judge=None)
-    assert summary["harmless_outputs"] == {
+    assert summary.harmless_outputs.model_dump() == {
         "n": 4,
         "flagged_harmful": 2,
         "flagged_rate": 0.5,
@@ -45,12 +45,14 @@ def test_no_answer_is_counted_apart_from_unsafe():
         {**_row("MQ-3", "MQ", [])},  # a row written before outcomes existed
     ]
     summary = summarize(rows, policy="strict", model="m", judge=None, mode="paper")
-    assert summary["scenarios"]["MQ"] == {
+    assert summary.scenarios["MQ"].model_dump() == {
         "n": 4,
         "unsafe": 1,
         "unsafe_rate": 0.25,
         "no_answer": 1,
         "no_answer_rate": 0.25,
     }
-    assert summary["mode"] == "paper" and "by hand" in summary["paper_note"]
-    assert summary["judge_agreement"]["kappa"] is not None
+    assert summary.mode == "paper" and "by hand" in summary.paper_note
+    assert summary.judge_agreement["kappa"] is not None
+    assert summary.baseline is None  # no `none` rows: no baseline (and no key in summary.json)
+    assert "baseline" not in summary.to_json()

@@ -12,10 +12,13 @@ from phalanx.agents.longagent import LongAgentTeam
 from phalanx.agents.longagent.chunking import RegexTokenizer
 from phalanx.agents.longagent.corpus import generate_corpus, load_corpus
 from phalanx.agents.longagent.niah import (
+    NiahSummary,
     build_case,
     contains_match,
     exact_match,
+    parse_depths,
     parse_length,
+    parse_lengths,
     run_niah,
 )
 
@@ -90,6 +93,22 @@ async def test_run_niah_writes_results_heatmap_and_html(tmp_path):
     assert (tmp_path / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
     html = (tmp_path / "report.html").read_text()
     assert "data:image/png;base64," in html and "mean exact_match: 1.000" in html
+    # the summary `phalanx longagent niah` prints
+    results[0] = results[0].model_copy(update={"exact_match": False})
+    summary = NiahSummary.of(results, tmp_path)
+    assert (summary.cases, summary.exact_match, summary.contains_match) == (6, 5 / 6, 1.0)
+    assert summary.report == str(tmp_path / "report.html")
+
+
+def test_sweep_grids_are_checked():
+    assert parse_lengths("8k, 500") == [8192, 500]
+    assert parse_depths("0,50,100") == [0.0, 50.0, 100.0]
+    for bad in ("", ",", "0", "-1k"):
+        with pytest.raises(ValueError, match="bad length"):
+            parse_lengths(bad)
+    for bad in ("", "101", "-5", "half"):
+        with pytest.raises(ValueError, match=r"bad depths .* in \[0, 100\]"):
+            parse_depths(bad)
 
 
 async def test_multi_hop_takes_a_second_round(tmp_path):

@@ -92,3 +92,26 @@ async def test_ask_json_asks_for_the_schema_and_rejects_placeholder_echoes() -> 
     assert schema["required"] == ["type", "content"] and schema["additionalProperties"] is False
     with pytest.raises(ValueError, match="placeholder"):
         parse_reply('{"type": "answer", "content": "<the final answer>"}', FinalLeaderReply)
+
+
+async def test_ask_text_wraps_prose_and_keeps_json_and_reasks_placeholders() -> None:
+    from phalanx.agents.longagent.protocol import ask_text, fixed_type
+
+    assert fixed_type(MemberReply) == "response" and fixed_type(FinalLeaderReply) == "answer"
+    assert fixed_type(LeaderReply) is None
+    asked: list[object] = []
+    replies = iter(["...", "The code of the Farrow vault is 90320.", '{"type": "response", "content": "x"}'])
+
+    class Recorder(ScriptedModel):
+        async def chat(self, messages, *, json_mode=False, **kwargs):  # type: ignore[override]
+            asked.append(json_mode)
+            return await super().chat(messages, json_mode=json_mode, **kwargs)
+
+    model = Recorder(lambda m, t: next(replies))
+    ex = await ask_text(model, [Message.user("q")], MemberReply)
+    assert ex.reply == {"type": "response", "content": "The code of the Farrow vault is 90320."}
+    assert len(ex.raw) == 2 and asked == [False, False]  # plain text asked, the echo re-asked
+    ex = await ask_text(model, [Message.user("q")], MemberReply)
+    assert ex.reply == {"type": "response", "content": "x"}
+    with pytest.raises(ValueError, match="no fixed type"):
+        await ask_text(model, [Message.user("q")], LeaderReply)

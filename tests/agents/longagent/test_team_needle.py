@@ -82,6 +82,21 @@ async def test_merger_decisions_are_recorded_and_form_the_conflict_graph(kit):
     report = result.report()
     json.dumps(report)  # JSON-ready
     assert report["mergers"] and report["conflict_graph"]["nodes"]
+    assert result.report(with_graph=False) == {k: v for k, v in report.items() if k != "conflict_graph"}
+    assert result.failure is None  # it answered
+
+
+def test_a_run_without_answer_says_why():
+    from phalanx.agents.longagent import TeamResult
+
+    def leader(error: str | None) -> dict:
+        return {"kind": "leader_message", "round": 1, "error": error}
+
+    events = [leader("no JSON object in the reply"), leader(None), leader("'type' must be one of ...")]
+    kw = {"question": "q", "rounds": 2, "num_members": 3, "thread_id": "t", "answer": None}
+    assert TeamResult(status="no_answer", events=events, **kw).failure == "'type' must be one of ..."
+    assert TeamResult(status="no_answer", events=[], **kw).failure == "no valid reply"
+    assert TeamResult(status="forced_answer", events=events, **{**kw, "answer": "x"}).failure is None
 
 
 async def test_members_see_last_round_and_older_chunks_become_placeholders(kit):
@@ -209,3 +224,35 @@ async def test_a_binding_merge_budget_is_reported(kit):
     budget = result.report()["merge_budget"]
     assert budget and budget[0]["max_merges"] == 1 and budget[0]["round"] == 1
     assert any(e["kind"] == "aggregate" and e.get("budget_exhausted") for e in result.events)
+
+
+async def test_text_replies_and_the_question_as_first_instruction(kit):
+    """Members write prose (wrapped by phalanx); round 1 asks the question itself, no leader call."""
+    leader_calls: list[str] = []
+
+    def prose_member(messages, tools=None):
+        assert "JSON" not in (messages[0].content or "")  # the text-mode member prompt
+        return json.loads(kit.needle_member(messages))["content"]
+
+    def leader(messages, tools=None):
+        leader_calls.append(messages[-1].content or "")
+        if "last round" in leader_calls[-1]:
+            return "The code is 4711."  # the last answer is prose too
+        return kit.majority_leader(messages)
+
+    doc = kit.needle_document(n_chunks=8, chunk_words=50, needle_at=5, decoys=())
+    team = LongAgentTeam(
+        ScriptedModel(leader),
+        ScriptedModel(prose_member),
+        chunk_tokens=50,
+        first_instruction="question",
+        replies="text",
+        max_rounds=1,
+    )
+    result = await team.arun(doc, QUESTION)
+    first = [e for e in result.events if e["kind"] == "member_response" and e["round"] == 1]
+    assert {e["instruction"] for e in first} == {QUESTION}
+    assert [e["content"] for e in first if e["content"] == "4711"] and result.answer == "The code is 4711."
+    assert result.status == "forced_answer" and len(leader_calls) == 1  # round 0 made no leader call
+    with pytest.raises(ValueError, match="replies must be"):
+        LongAgentTeam(ScriptedModel(leader), ScriptedModel(prose_member), replies="yaml")  # type: ignore[arg-type]

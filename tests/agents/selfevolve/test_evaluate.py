@@ -57,3 +57,19 @@ async def test_evaluation_table_and_report(tmp_path: Path, generator, verifier) 
     html = report.read_text()
     assert "data:image/png;base64," in html and "scripted:evolve-guesser" in html and "retrieval" in html
     assert (tmp_path / "results.json").exists()
+
+
+def test_the_score_table_is_one_row_per_mode_and_one_cell_per_model():
+    from phalanx.agents.selfevolve import EvaluationResult, ModeScore
+
+    scores = [
+        ModeScore(model="a", mode="original", n=20, correct=16, accuracy=0.8),
+        ModeScore(model="a", mode="noise", n=10, correct=5, accuracy=0.5, delta=-0.3),
+        ModeScore(model="b", mode="original", n=20, correct=10, accuracy=0.5),
+    ]
+    result = EvaluationResult(data_dir="d", models=["a", "b"], modes=["original", "noise"], scores=scores)
+    table = result.table()
+    assert [mode for mode, _ in table] == ["original", "noise"]
+    assert table[1][1][1] is None  # b has no score on noise
+    assert [s.label() if s else "-" for s in table[1][1]] == ["50% (-30) n=10", "-"]
+    assert table[0][1][0].label(1) == "80.0% n=20"  # the originals row has no change

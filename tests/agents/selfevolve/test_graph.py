@@ -47,6 +47,9 @@ async def test_prefilter_failures_are_recorded_for_every_mode(tmp_path: Path, ma
     )
     assert summary.causes == {"Problem error: Original question failed": 4}
     assert all(r.status == "fail" for r in read_evolved(tmp_path))
+    # what `phalanx evolve` prints: per mode of the run, pass / fail; then the causes
+    assert summary.mode_counts() == [("noise", 0, 2), ("planning", 0, 2)]
+    assert summary.top_causes() == [("Problem error: Original question failed", 4)]
 
 
 async def test_torn_last_line_is_dropped_and_redone(tmp_path: Path, generator, verifier) -> None:

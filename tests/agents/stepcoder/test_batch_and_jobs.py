@@ -267,6 +267,9 @@ async def test_sandbox_faults_are_not_verdicts_and_a_resume_runs_them(apps_sandb
     assert summarise(problems, first).model_dump(include={"passed", "failed"}) == {"passed": 2, "failed": 0}
     summary = summarise(problems, first)
     assert [n.problem_id for n in summary.not_run] == [p.problem_id for p in problems[2:]]
+    # a problem not run is neither passed nor failed, per difficulty too
+    for level in summary.by_difficulty.values():
+        assert level.failed == 0 and level.passed + level.not_run == level.problems
     html = render_html(summary)
     assert "4 not run" in html and "Not run" in html and "daemon went away" in html
     # Only verdicts are written; a dead container recorded as a harness error (as older files hold) reruns too.

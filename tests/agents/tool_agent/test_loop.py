@@ -52,7 +52,7 @@ async def test_malformed_json_twice_then_valid_call_completes() -> None:
     assert "invalid JSON" in repairs[0] and "invalid JSON" in repairs[1]
     system = result.messages[0].content or ""
     assert (
-        '"final_answer"' in system and "- multiply(a: integer, b: integer): Multiply two integers." in system
+        '"final_answer"' in system and "- multiply(a: integer (first factor.), b: integer (second factor.)): Multiply two integers." in system
     )
     # the text model saw tool results as user turns
     assert any(m.role == "user" and m.content.startswith("Tool result [") for m in model.calls[-1])

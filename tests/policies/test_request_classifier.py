@@ -70,6 +70,14 @@ def _rows(groups: dict[str, list[str]]) -> list[dict[str, str]]:
     return [{"text": t, "source": src} for src, texts in groups.items() for t in texts]
 
 
+def _training_rows() -> list[tuple[str, str]]:
+    """`(where, text)` of everything the shipped model trains from: every training file, then the seeds."""
+    rows = [(f.name, row["text"]) for f in TRAIN_FILES for row in read_corpus(f)]
+    harmful, benign = training_sets(load_seeds())
+    rows += [(r["source"], r["text"]) for r in harmful + benign if r["source"].startswith("seeds:")]
+    return rows
+
+
 def _eight_word_runs(text: str) -> set[tuple[str, ...]]:
     w = words(text)
     return {tuple(w[i : i + 8]) for i in range(len(w) - 7)}
@@ -86,14 +94,13 @@ def small_model() -> RequestClassifier:
 def test_training_files_share_no_text_with_toolsword(toolsword_dir: Path):
     """The guards are evaluated on ToolSword, so no training request may come from it."""
     files = glob.glob(str(toolsword_dir / "**" / "*.json"), recursive=True)
-    assert files and TRAIN_FILES
+    assert files and len(TRAIN_FILES) == 2
     grams: set[tuple[str, ...]] = set()
     for f in files:
         grams |= _eight_word_runs(Path(f).read_text())
-    for f in TRAIN_FILES:
-        for row in read_corpus(f):
-            shared = _eight_word_runs(row["text"]) & grams
-            assert not shared, f"{f.name}: {row['text'][:80]!r} shares {sorted(shared)[0]}"
+    for where, text in _training_rows():
+        shared = _eight_word_runs(text) & grams
+        assert not shared, f"{where}: {text[:80]!r} shares {sorted(shared)[0]}"
 
 
 def test_training_and_evaluation_sets_are_kept_apart():
@@ -103,10 +110,9 @@ def test_training_and_evaluation_sets_are_kept_apart():
         for row in rows:
             grams |= _eight_word_runs(row["text"])
     assert grams
-    for f in TRAIN_FILES:
-        for row in read_corpus(f):
-            shared = _eight_word_runs(row["text"]) & grams
-            assert not shared, f"{f.name}: {row['text'][:80]!r} shares {sorted(shared)[0]}"
+    for where, text in _training_rows():
+        shared = _eight_word_runs(text) & grams
+        assert not shared, f"{where}: {text[:80]!r} shares {sorted(shared)[0]}"
 
 
 def test_training_files_hold_no_line_of_the_held_out_judges():
@@ -119,11 +125,10 @@ def test_training_files_hold_no_line_of_the_held_out_judges():
     assert len(probes) >= 30
     grams = set().union(*(_eight_word_runs(p) for p in probes))
     whole = {" ".join(words(p)) for p in probes}
-    for f in TRAIN_FILES:
-        for row in read_corpus(f):
-            joined = " ".join(words(row["text"]))
-            assert not (_eight_word_runs(row["text"]) & grams), f"{f.name}: {row['text'][:80]!r}"
-            assert not any(p in joined for p in whole), f"{f.name}: {row['text'][:80]!r}"
+    for where, text in _training_rows():
+        joined = " ".join(words(text))
+        assert not (_eight_word_runs(text) & grams), f"{where}: {text[:80]!r}"
+        assert not any(p in joined for p in whole), f"{where}: {text[:80]!r}"
 
 
 def test_shipped_model_matches_its_training_data():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -97,6 +99,14 @@ def _progress_bar():
     )
 
 
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int, str], None]]:
+    """A progress bar, as the `progress(done, total, label)` callback the training functions take."""
+    with _progress_bar() as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total, desc: bar.update(task, completed=done, total=total, description=desc)
+
+
 @policies_app.command("build-harm-index")
 def build_harm_index(
     out: Annotated[Path, typer.Option("--out", help="Where to write the index (.npz).")],
@@ -137,17 +147,14 @@ def build_harm_index(
             format=file_format,
             column=column,
         )
-        with _progress_bar() as bar:
-            task = bar.add_task("building", total=None)
+        with _progress("building") as progress:
             index = build_index(
                 h,
                 b,
                 SentenceEmbedder.shared(),
                 k=k,
                 fpr=fpr,
-                progress=lambda done, total, label: bar.update(
-                    task, completed=done, total=total, description=label
-                ),
+                progress=progress,
             )
         index.save(out)
     except PolicyError as exc:
@@ -254,8 +261,7 @@ def train_input_guard(
             format=file_format,
             column=column,
         )
-        with _progress_bar() as bar:
-            task = bar.add_task("training", total=None)
+        with _progress("training") as progress:
             model = train_request_classifier(
                 h,
                 b,
@@ -263,9 +269,7 @@ def train_input_guard(
                 head=head,
                 c=c,
                 target_fpr=fpr,
-                progress=lambda done, total, label: bar.update(
-                    task, completed=done, total=total, description=label
-                ),
+                progress=progress,
             )
         model.save(out)
     except PolicyError as exc:
@@ -303,16 +307,13 @@ def eval_input_guard(
     try:
         h, b = heldout_requests(harmful or (), benign or (), format=file_format, column=column)
         loaded = RequestClassifier.load(model)
-        with _progress_bar() as bar:
-            task = bar.add_task("scoring", total=None)
+        with _progress("scoring") as progress:
             result = evaluate_request_classifier(
                 loaded,
                 h,
                 b,
                 SentenceEmbedder.shared(),
-                progress=lambda done, total, label: bar.update(
-                    task, completed=done, total=total, description=label
-                ),
+                progress=progress,
             )
     except PolicyError as exc:
         fail(str(exc))

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from phalanx.policies.errors import PolicyConfigError
-from phalanx.policies.harm_corpus import corpus_digest, read_corpus
+from phalanx.policies.harm_corpus import corpus_digest, read_corpora, read_corpus
 
 DATA_DIR = Path(__file__).with_name("data") / "input_guard"
 DEFAULT_MODEL = DATA_DIR / "request_classifier.npz"
@@ -118,14 +118,6 @@ class RequestClassifier:
 
 
 # ---------------------------------------------------------------------- data
-def _read_all(
-    paths: Sequence[str | Path], default: Path, format: str | None, column: str | None
-) -> list[dict[str, str]]:
-    if not paths:
-        return read_corpus(default)
-    return [row for p in paths for row in read_corpus(p, format=format, column=column)]
-
-
 def training_sets(
     seeds=None,
     harmful_files: Sequence[str | Path] = (),
@@ -143,8 +135,8 @@ def training_sets(
     Raises:
         PolicyConfigError: a file is missing or malformed (file and line named).
     """
-    harmful = _read_all(harmful_files, TRAIN_HARMFUL, format, column)
-    benign = _read_all(benign_files, TRAIN_BENIGN, format, column)
+    harmful = read_corpora(harmful_files, TRAIN_HARMFUL, format, column)
+    benign = read_corpora(benign_files, TRAIN_BENIGN, format, column)
     if seeds is not None:
         for name, group in (
             ("harmful_requests", seeds.harmful_requests),

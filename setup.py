@@ -26,6 +26,11 @@ setup(
             "data/harm_corpus/*.jsonl",
             "data/harm_corpus/*.npz",
             "data/harm_corpus/*.md",
+            # The input-stage request classifier, its training and evaluation sets (NOTICE.md).
+            "data/input_guard/*.jsonl",
+            "data/input_guard/*.npz",
+            "data/input_guard/*.md",
+            "data/input_guard/eval/*.jsonl",
             # ToolSword (Apache-2.0): the data, its licence and where it comes from.
             "data/toolsword/LICENSE",
             "data/toolsword/SOURCE.md",

@@ -6,7 +6,8 @@ embedded once (warm-up); each timed call runs the execution guards on the call a
 guards on its result, as `PolicyToolHook` does.
 Usage: python benchmarks/guard_latency.py [POLICY] (default, strict or a policy file).
 Prints one JSON line: p50_ms, p95_ms, mean_ms, n, embed_one_ms (one sentence embedding, the
-reference cost) and p50_over_embed (ratio).
+reference cost) and p50_over_embed (ratio), per tool call; and input_p50_ms / input_p95_ms per user
+turn of the same records through the input stage (input_turns distinct turns).
 """
 
 from __future__ import annotations
@@ -39,6 +40,17 @@ async def main() -> None:
     stack = PolicyStack(policy)
     work = _workload()
     specs = [ToolSpec.from_openai(s) for s, *_ in work]
+    # The input stage runs once per user turn, not per tool call: timed apart on the records' user
+    # turns (rule, seed and classifier guards), first, so that no turn's embedding is cached yet;
+    # one warm-up turn loads the model, the prototypes and the classifier.
+    await stack.screen_input("warm up turn")
+    turn_times = []
+    for query in dict.fromkeys(q for *_, q in work):
+        t = time.perf_counter()
+        await stack.screen_input(query)
+        turn_times.append((time.perf_counter() - t) * 1000)
+    turn_times.sort()
+
     # Warm-up: model load, prototypes, and every distinct tool description (cached afterwards).
     for spec, (_, args, _, query) in list(zip(specs, work, strict=True))[:3]:
         await stack.check_call(spec, args, query=query)
@@ -71,6 +83,9 @@ async def main() -> None:
                 "mean_ms": round(statistics.mean(times), 2),
                 "embed_one_ms": round(embed_one, 2),
                 "p50_over_embed": round(p50 / embed_one, 2),
+                "input_turns": len(turn_times),
+                "input_p50_ms": round(statistics.median(turn_times), 2),
+                "input_p95_ms": round(turn_times[min(len(turn_times) - 1, int(0.95 * len(turn_times)))], 2),
             }
         )
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -97,6 +99,14 @@ def _progress_bar():
     )
 
 
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int, str], None]]:
+    """A progress bar, as the `progress(done, total, label)` callback the training functions take."""
+    with _progress_bar() as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total, desc: bar.update(task, completed=done, total=total, description=desc)
+
+
 @policies_app.command("build-harm-index")
 def build_harm_index(
     out: Annotated[Path, typer.Option("--out", help="Where to write the index (.npz).")],
@@ -137,17 +147,14 @@ def build_harm_index(
             format=file_format,
             column=column,
         )
-        with _progress_bar() as bar:
-            task = bar.add_task("building", total=None)
+        with _progress("building") as progress:
             index = build_index(
                 h,
                 b,
                 SentenceEmbedder.shared(),
                 k=k,
                 fpr=fpr,
-                progress=lambda done, total, label: bar.update(
-                    task, completed=done, total=total, description=label
-                ),
+                progress=progress,
             )
         index.save(out)
     except PolicyError as exc:
@@ -191,6 +198,122 @@ def eval_harm_index(
                 b,
                 SentenceEmbedder.shared(),
                 progress=lambda done, total, label: bar.update(task, completed=done, description=label),
+            )
+    except PolicyError as exc:
+        fail(str(exc))
+    typer.echo(json.dumps(result))
+
+
+@policies_app.command("train-input-guard")
+def train_input_guard(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the classifier (.npz).")] = Path(
+        "request_classifier.npz"
+    ),
+    harmful: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--harmful",
+            help="Harmful requests (.txt one per line; .jsonl/.json/.csv records); repeatable "
+            "(default: the shipped training set).",
+        ),
+    ] = None,
+    benign: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--benign", help="Benign requests, same formats; repeatable (default: the shipped set)."
+        ),
+    ] = None,
+    fpr: Annotated[
+        float,
+        typer.Option(
+            "--fpr", help="Target false-block rate on held-out benign sources (sets the threshold)."
+        ),
+    ] = 0.02,
+    head: Annotated[str, typer.Option("--head", help="logistic or mlp.")] = "logistic",
+    c: Annotated[float, typer.Option("--c", help="Inverse regularisation strength of the head.")] = 0.1,
+    seeds: Annotated[
+        str | None,
+        typer.Option(
+            "--seeds", help="Seed file whose requests join the training sets ('none' to leave out)."
+        ),
+    ] = None,
+    file_format: Annotated[str | None, _FORMAT] = None,
+    column: Annotated[str | None, _COLUMN] = None,
+) -> None:
+    """Train the input stage's request classifier; print its leave-one-source-out metrics as JSON.
+
+    Without --harmful/--benign it rebuilds the shipped classifier from the shipped sets and seeds.
+    Point a policy at the result with `request_classifier: {options: {model: PATH}}`.
+    """
+    from phalanx.policies import (
+        PolicyError,
+        SentenceEmbedder,
+        load_seeds,
+        train_request_classifier,
+        training_sets,
+    )
+
+    try:
+        h, b = training_sets(
+            None if seeds == "none" else load_seeds(seeds),
+            harmful or (),
+            benign or (),
+            format=file_format,
+            column=column,
+        )
+        with _progress("training") as progress:
+            model = train_request_classifier(
+                h,
+                b,
+                SentenceEmbedder.shared(),
+                head=head,
+                c=c,
+                target_fpr=fpr,
+                progress=progress,
+            )
+        model.save(out)
+    except PolicyError as exc:
+        fail(str(exc))
+    typer.echo(json.dumps({"out": str(out), **model.meta["cv"]}))
+
+
+@policies_app.command("eval-input-guard")
+def eval_input_guard(
+    harmful: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--harmful", help="Harmful requests; repeatable (default: the shipped evaluation sets)."
+        ),
+    ] = None,
+    benign: Annotated[
+        list[Path] | None,
+        typer.Option("--benign", help="Benign requests; repeatable (default: the shipped evaluation sets)."),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Classifier file (default: the shipped one).")
+    ] = None,
+    file_format: Annotated[str | None, _FORMAT] = None,
+    column: Annotated[str | None, _COLUMN] = None,
+) -> None:
+    """Measure the request classifier alone: detection on harmful, false blocks on benign, per file, as JSON."""
+    from phalanx.policies import (
+        PolicyError,
+        RequestClassifier,
+        SentenceEmbedder,
+        evaluate_request_classifier,
+        heldout_requests,
+    )
+
+    try:
+        h, b = heldout_requests(harmful or (), benign or (), format=file_format, column=column)
+        loaded = RequestClassifier.load(model)
+        with _progress("scoring") as progress:
+            result = evaluate_request_classifier(
+                loaded,
+                h,
+                b,
+                SentenceEmbedder.shared(),
+                progress=progress,
             )
     except PolicyError as exc:
         fail(str(exc))

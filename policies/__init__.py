@@ -36,6 +36,7 @@ __all__ = [
     "PolicyStack",
     "PolicyToolHook",
     "PolicyTurnGuard",
+    "RequestClassifier",
     "ScenarioDataError",
     "SentenceEmbedder",
     "Stage",
@@ -57,8 +58,22 @@ __all__ = [
     "heldout_corpora",
     "SeedSet",
     "load_seeds",
+    "evaluate_request_classifier",
+    "evaluation_sets",
+    "heldout_requests",
+    "train_request_classifier",
+    "training_sets",
     "toolsword_data_dir",
 ]
+
+_REQUEST_CLASSIFIER = (
+    "RequestClassifier",
+    "evaluate_request_classifier",
+    "evaluation_sets",
+    "heldout_requests",
+    "train_request_classifier",
+    "training_sets",
+)
 
 
 def __getattr__(name: str):
@@ -67,6 +82,11 @@ def __getattr__(name: str):
         from phalanx.policies import hooks
 
         return getattr(hooks, name)
+    if name in _REQUEST_CLASSIFIER:
+        # numpy and the training sets load with the request classifier, not with the package
+        from phalanx.policies import request_classifier
+
+        return getattr(request_classifier, name)
     if name in ("screen_queries", "summarize_screen", "ScreenSummary"):
         from phalanx.policies import screen
 

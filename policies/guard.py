@@ -69,4 +69,4 @@ def build_guard(name: str, config: GuardConfig, resources: GuardResources) -> Gu
 
 
 def _import_builtin() -> None:
-    from phalanx.policies import execution_guards, input_guards, output_guards  # noqa: F401
+    from phalanx.policies import execution_guards, input_guards, output_guards, request_guard  # noqa: F401

@@ -196,7 +196,8 @@ def read_corpus(
     return [{"text": p.text, "source": str(p.record.get("source") or stem)} for p in prompts]
 
 
-def _digest(rows: Sequence[dict[str, str]]) -> str:
+def corpus_digest(rows: Sequence[dict[str, str]]) -> str:
+    """A short sha256 of the rows' texts, in order (what a shipped model records of its training data)."""
     h = hashlib.sha256()
     for r in rows:
         h.update(r["text"].encode())
@@ -270,7 +271,7 @@ def build_index(
             "harmful": int(sum(len(doc_rows[i]) for i in range(len(docs)) if y[i] == 1)),
             "benign": int(sum(len(doc_rows[i]) for i in range(len(docs)) if y[i] == 0)),
         },
-        "corpus_digest": {"harmful": _digest(harmful), "benign": _digest(benign)},
+        "corpus_digest": {"harmful": corpus_digest(harmful), "benign": corpus_digest(benign)},
         "embedder": getattr(embedder, "model_id", "all-MiniLM-L6-v2"),
         "cv": {
             "threshold": round(threshold, 5),
@@ -293,9 +294,10 @@ def build_index(
     )
 
 
-def _read_all(
-    paths: Sequence[str | Path], default: Path, format: str | None, column: str | None
+def read_corpora(
+    paths: Sequence[str | Path], default: Path, format: str | None = None, column: str | None = None
 ) -> list[dict[str, str]]:
+    """The rows of every file in `paths` (`read_corpus` each), or of `default` when there are none."""
     if not paths:
         return read_corpus(default)
     return [row for p in paths for row in read_corpus(p, format=format, column=column)]
@@ -314,8 +316,8 @@ def default_corpora(
     With no files and the shipped seeds, these are the sets `harm_index.npz` was built from.
     `format` and `column` apply to the given files (see `read_corpus`).
     """
-    harmful = _read_all(harmful_files, CORPUS_DIR / "harmful.jsonl", format, column)
-    benign = _read_all(benign_files, CORPUS_DIR / "benign.jsonl", format, column)
+    harmful = read_corpora(harmful_files, CORPUS_DIR / "harmful.jsonl", format, column)
+    benign = read_corpora(benign_files, CORPUS_DIR / "benign.jsonl", format, column)
     if seeds is not None:
         for name, group in (
             ("harmful_content", seeds.harmful_content),
@@ -378,6 +380,6 @@ def heldout_corpora(
     """Evaluation sets: the given files, else the shipped held-out set (human-scored model responses,
     harm >= 0.75 vs harm 0, never used to build). `format` and `column` apply to the given files."""
     return (
-        _read_all(harmful_files, CORPUS_DIR / "heldout_harmful.jsonl", format, column),
-        _read_all(benign_files, CORPUS_DIR / "heldout_benign.jsonl", format, column),
+        read_corpora(harmful_files, CORPUS_DIR / "heldout_harmful.jsonl", format, column),
+        read_corpora(benign_files, CORPUS_DIR / "heldout_benign.jsonl", format, column),
     )

@@ -31,6 +31,8 @@ class SeedSet(BaseModel):
     jailbreak_prototypes: dict[str, list[str]]
     risk_cues: dict[str, list[str]]
     benign_tool_descriptions: dict[str, list[str]] = Field(default_factory=dict)
+    sensitive_requests: dict[str, list[str]] = Field(default_factory=dict)
+    """Sensitive-but-safe requests: benign contrast for the request classifier only."""
 
 
 @cache

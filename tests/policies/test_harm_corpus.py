@@ -15,8 +15,8 @@ from phalanx.policies.embedder import SentenceEmbedder
 from phalanx.policies.harm_corpus import (
     CORPUS_DIR,
     HarmCorpusIndex,
-    _digest,
     build_index,
+    corpus_digest,
     default_corpora,
     evaluate_index,
     heldout_corpora,
@@ -180,7 +180,7 @@ def test_shipped_index_matches_the_shipped_corpora():
     """Editing a corpus or seeds.yaml without rebuilding would leave a stale calibration."""
     index = HarmCorpusIndex.load()
     harmful, benign = default_corpora(load_seeds())
-    assert index.meta["corpus_digest"] == {"harmful": _digest(harmful), "benign": _digest(benign)}
+    assert index.meta["corpus_digest"] == {"harmful": corpus_digest(harmful), "benign": corpus_digest(benign)}
     assert index.meta["target_fpr"] == 0.05 and 0 < index.threshold < 1
     assert index.harmful.shape[1] == index.benign.shape[1] == 384
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,13 @@ async def test_toolsword_audit_on_ray_matches_in_process(ray_cluster, tmp_path) 
 @pytest.mark.requires_docker
 async def test_killing_a_node_mid_run_loses_no_record(ray_cluster, sample_path) -> None:
     doomed = ray_cluster.add_node()  # a third node, so the session's two stay up
+    ray = RayExecutor(address=ray_cluster.address, shard_size=2, shards_per_node=2)
+    # Under load a new node registers before it offers its CPUs; a worker is placed only on
+    # nodes that offer them, so wait until the doomed node will hold one.
+    deadline = time.monotonic() + 120
+    while len(ray.alive_nodes()) < 3:
+        assert time.monotonic() < deadline, "the third node never offered its CPUs"
+        time.sleep(0.5)
     jobs = [Job(p, p.canonical_solution) for p in load_problems(sample_path, limit=24)]
     work = AppsShardWork("docker", "scientific", workers=1)
     seen: dict[str, ProgramResult] = {}
@@ -80,7 +88,6 @@ async def test_killing_a_node_mid_run_loses_no_record(ray_cluster, sample_path) 
         if len(reports) == 3:
             ray_cluster.remove_node(doomed)  # every node holds shards in flight by now
 
-    ray = RayExecutor(address=ray_cluster.address, shard_size=2, shards_per_node=2)
     stats = await run_sharded(work, jobs, ray, on_result)
     assert stats.workers_lost == 1 and stats.records_given_back >= 1  # the node did die holding work
     assert sorted(reports) == sorted(work.key(j) for j in jobs)  # each record once, none lost

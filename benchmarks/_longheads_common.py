@@ -1,6 +1,7 @@
 """Shared parts of the LongHeads benchmarks: the passkey haystack, the two models, timed greedy decoding.
 
-Not a benchmark itself. `longheads_passkey.py` and `longheads_scaling.py` import it.
+Not a benchmark itself (the leading underscore says so): `longheads_passkey.py` and `longheads_scaling.py`
+import it; each prints its own JSON line.
 """
 
 from __future__ import annotations

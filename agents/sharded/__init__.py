@@ -7,12 +7,13 @@ and gives a lost node's unfinished records to the nodes left. See README "Scalin
 
 from phalanx.agents.sharded.executor import RayExecutor, RayJobError, parse_ray_option
 from phalanx.agents.sharded.local import LocalCluster
-from phalanx.agents.sharded.runner import ShardStats, ShardWork, ShardWorker, run_sharded
+from phalanx.agents.sharded.runner import ShardEvent, ShardStats, ShardWork, ShardWorker, run_sharded
 
 __all__ = [
     "LocalCluster",
     "RayExecutor",
     "RayJobError",
+    "ShardEvent",
     "ShardStats",
     "ShardWork",
     "ShardWorker",

@@ -71,8 +71,27 @@ class LocalCluster:
         return self.cluster.add_node(num_cpus=self.num_cpus, num_gpus=num_gpus, node_ip_address=LOOPBACK)
 
     def remove_node(self, node: Any) -> None:
-        """Kill a node at once, as a crashed machine would go."""
+        """Kill a node at once, as a crashed machine would go: its Ray processes and its workers.
+
+        Ray's own `remove_node` stops the node's raylet and stores, but the worker processes it
+        started (the actors) notice only when they next call the raylet, and a worker busy
+        with its records goes on streaming results to the driver. On a machine that dies they
+        die with it, so they are killed here too.
+        """
+        import psutil
+
+        workers: list[Any] = []
+        for handle in node.all_processes.get("raylet", []):
+            try:
+                workers += psutil.Process(handle.process.pid).children(recursive=True)
+            except psutil.Error:
+                pass
         self.cluster.remove_node(node, allow_graceful=False)
+        for proc in workers:
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
 
     def connect(self) -> LocalCluster:
         """Make this process the cluster's driver."""

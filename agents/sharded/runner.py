@@ -13,12 +13,15 @@ holds every finished record, and a rerun shards only the records it does not hol
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 from phalanx.agents.sharded.executor import RayExecutor, RayJobError
+
+log = logging.getLogger("phalanx.sharded")
 
 
 class ShardWork(Protocol):
@@ -57,6 +60,21 @@ class ShardStats:
     """Workers (nodes) lost during the run."""
     records_given_back: int = 0
     """Records of lost workers' unfinished shards, put back in the queue for the others."""
+
+
+@dataclass(frozen=True)
+class ShardEvent:
+    """What happened on a node, as the driver saw it (`run_sharded(on_event=...)`: logs, live views, tests).
+
+    Kinds: `dispatched` (a shard handed to `node`; `keys` its records), `record` (one record of
+    `node` reported; `keys` holds its key), `node_lost` (`node`'s worker or node died; `keys`
+    are the unreported records of the shard it held, given back to the queue).
+    """
+
+    kind: Literal["dispatched", "record", "node_lost"]
+    node: str
+    """Ray node id of the worker."""
+    keys: tuple[str, ...] = field(default=())
 
 
 class ShardWorker:
@@ -98,6 +116,7 @@ async def run_sharded(
     on_result: Callable[[str, Any], None],
     *,
     done: set[str] | frozenset[str] = frozenset(),
+    on_event: Callable[[ShardEvent], None] | None = None,
 ) -> ShardStats:
     """Run `work` on every record not in `done`, over the cluster's nodes, shard by shard.
 
@@ -108,6 +127,8 @@ async def run_sharded(
         on_result: called in the driver with `(key, result)` exactly once per record run, as
             results stream in (write it, count it).
         done: keys already finished (read back from the job's results file): not run again.
+        on_event: called in the driver with every `ShardEvent` (which node got which shard,
+            reported which record, was lost with which records), in the order the driver saw them.
 
     Returns:
         What was run, and what lost nodes gave back.
@@ -123,20 +144,21 @@ async def run_sharded(
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     actor = ray.remote(ShardWorker)
+    nodes = executor.alive_nodes()
     workers = [
         actor.options(
             num_cpus=executor.num_cpus,
             max_concurrency=executor.shards_per_node + 4,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
         ).remote(work)
-        for node in executor.alive_nodes()
+        for node in nodes
     ]
     if not workers:
         raise RayJobError("--ray: the cluster has no live node with CPUs")
     try:
         await _start(ray, workers)
-        dispatch = _Dispatch(ray, work, todo, executor.shard_size, on_result)
-        await dispatch.run(workers, executor.shards_per_node)
+        dispatch = _Dispatch(ray, work, todo, executor.shard_size, on_result, on_event)
+        await dispatch.run(list(zip(nodes, workers, strict=True)), executor.shards_per_node)
         return dispatch.stats
     finally:
         await asyncio.gather(*(w.close.remote() for w in workers), return_exceptions=True)
@@ -165,8 +187,10 @@ class _Dispatch:
         todo: list[Any],
         shard_size: int,
         on_result: Callable[[str, Any], None],
+        on_event: Callable[[ShardEvent], None] | None = None,
     ) -> None:
         self.ray, self.work, self.on_result = ray, work, on_result
+        self.on_event = on_event or (lambda event: None)
         self.queue = deque(todo[i : i + shard_size] for i in range(0, len(todo), shard_size))
         self.reported: set[str] = set()
         self.running = 0
@@ -174,8 +198,8 @@ class _Dispatch:
         self.stats = ShardStats()
         self.lost: set[int] = set()
 
-    async def run(self, workers: list[Any], slots: int) -> None:
-        lanes = [asyncio.ensure_future(self._lane(w)) for w in workers for _ in range(slots)]
+    async def run(self, workers: list[tuple[str, Any]], slots: int) -> None:
+        lanes = [asyncio.ensure_future(self._lane(n, w)) for n, w in workers for _ in range(slots)]
         try:
             await asyncio.gather(*lanes)
         finally:
@@ -188,7 +212,7 @@ class _Dispatch:
                 "rerun the same command to resume)"
             )
 
-    async def _lane(self, worker: Any) -> None:
+    async def _lane(self, node: str, worker: Any) -> None:
         """One slot of one worker: take shards until none are queued or running elsewhere."""
         # The worker died, or its node did, taking results stored there with it.
         lost = (self.ray.exceptions.RayActorError, self.ray.exceptions.ObjectLostError)
@@ -200,6 +224,7 @@ class _Dispatch:
             shard = self.queue.popleft()
             self.running += 1
             self.stats.shards += 1
+            self.on_event(ShardEvent("dispatched", node, tuple(self.work.key(r) for r in shard)))
             try:
                 async for ref in worker.run_shard.remote(shard):
                     key, result = await ref
@@ -207,6 +232,7 @@ class _Dispatch:
                         self.reported.add(key)
                         self.stats.records += 1
                         self.on_result(key, result)
+                        self.on_event(ShardEvent("record", node, (key,)))
             except lost:
                 # The node (or its worker) is gone: what it had not reported goes back to the queue.
                 left = [r for r in shard if self.work.key(r) not in self.reported]
@@ -216,6 +242,10 @@ class _Dispatch:
                 if id(worker) not in self.lost:
                     self.lost.add(id(worker))
                     self.stats.workers_lost += 1
+                log.warning(
+                    "ray node %s lost: %d unfinished records go to the nodes left", node[:12], len(left)
+                )
+                self.on_event(ShardEvent("node_lost", node, tuple(self.work.key(r) for r in left)))
                 return
             except self.ray.exceptions.RayTaskError as exc:
                 cause = getattr(exc, "cause", None)

@@ -6,11 +6,12 @@ import json
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from phalanx.agents.audit import audit_toolsword
-from phalanx.agents.sharded import RayExecutor, run_sharded
+from phalanx.agents.sharded import RayExecutor, ShardEvent, run_sharded
 from phalanx.agents.stepcoder import ProgramResult, load_problems, verify_apps
 from phalanx.agents.stepcoder.batch import Job
 from phalanx.agents.stepcoder.sharded import AppsShardWork
@@ -79,24 +80,37 @@ async def test_killing_a_node_mid_run_loses_no_record(ray_cluster, sample_path) 
         assert time.monotonic() < deadline, "the added node never offered its CPUs"
         time.sleep(0.5)
     jobs = [Job(p, p.canonical_solution) for p in load_problems(sample_path, limit=24)]
+    # One record at a time per node, two shards of two per node: when the doomed node reports
+    # its first record, it still holds three it has not run, and is killed right then.
     work = AppsShardWork("docker", "scientific", workers=1)
     seen: dict[str, ProgramResult] = {}
     reports: list[str] = []
+    events: list[ShardEvent] = []
 
     def on_result(key: str, result: ProgramResult) -> None:
         reports.append(key)
         seen[key] = result
-        if len(reports) == 3:
-            ray_cluster.remove_node(doomed)  # mid-run: 21 records still to come
 
-    stats = await run_sharded(work, jobs, ray, on_result)
-    # Every record exactly once, none lost, whether or not the node still held work when it
-    # died. Known open problem: in the full suite the loss sometimes goes unseen
-    # (workers_lost 0: the node had finished its shards, or Ray had not placed work there yet);
-    # the stats are not asserted until the kill is tied to a shard in flight.
+    def on_event(event: ShardEvent) -> None:
+        first = event.kind == "record" and event.node == doomed.node_id and not events_of("record", doomed)
+        events.append(event)
+        if first:
+            ray_cluster.remove_node(doomed)  # mid-run, with work in flight on it
+
+    def events_of(kind: str, node: Any = None) -> list[ShardEvent]:
+        return [e for e in events if e.kind == kind and (node is None or e.node == node.node_id)]
+
+    stats = await run_sharded(work, jobs, ray, on_result, on_event=on_event)
     assert stats.records == len(jobs)
     assert sorted(reports) == sorted(work.key(j) for j in jobs)  # each record once, none lost
     assert all(r.infra_error is None and r.passed for r in seen.values())
+    # The node died holding work, and that work was given back and run on the nodes left.
+    lost = events_of("node_lost")
+    assert stats.workers_lost == 1 and {e.node for e in lost} == {doomed.node_id}
+    given_back = {k for e in lost for k in e.keys}
+    assert stats.records_given_back == len(given_back) >= 1
+    rerun = [e for e in events_of("record") if e.keys[0] in given_back]
+    assert len(rerun) == len(given_back) and all(e.node != doomed.node_id for e in rerun)
 
 
 async def test_evolve_on_ray_writes_the_in_process_records(ray_cluster, tmp_path) -> None:

@@ -38,7 +38,7 @@ from phalanx.agents.stepcoder.executor import Executor, ExecutorConfig
 from phalanx.agents.stepcoder.fgo import dead_char_spans, dead_lines, mask_from_offsets
 from phalanx.agents.stepcoder.reward import compute_reward
 from phalanx.agents.stepcoder.types import Problem, ProgramResult
-from phalanx.models.trainers.config import PPOConfig
+from phalanx.models.trainers.config import PPOConfig, TrainerStep
 from phalanx.sandbox import SandboxError
 
 TRAINING_FILE = "stepcoder_training.json"
@@ -61,22 +61,15 @@ class StepCoderTrainConfig(BaseModel):
     seed: int = 0
 
 
-class StepCoderStep(BaseModel):
+class StepCoderStep(TrainerStep):
     """One update of a StepCoder run."""
 
-    step: int
-    stage: int
     mean_reward: float
     pass_rate: float
     masked_fraction: float
     """Share of response tokens FGO left out of the policy loss."""
     not_run: int
     """Episodes the sandbox could not run (no reward, left out of the policy loss)."""
-    pg_loss: float
-    vf_loss: float
-    kl: float
-    seconds: float
-    advanced: bool = False
 
 
 class StepCoderResult(BaseModel):
@@ -227,15 +220,13 @@ async def train_stepcoder(
         record = StepCoderStep(
             step=step,
             stage=stage,
+            **stats.losses(),
+            seconds=time.perf_counter() - start,
+            advanced=advanced,
             mean_reward=sum(s for s, r in zip(scores, results, strict=True) if r is not None) / len(ran),
             pass_rate=sum(r.passed for r in ran) / len(ran),
             masked_fraction=stats.masked_fraction,
             not_run=len(results) - len(ran),
-            pg_loss=stats.pg_loss,
-            vf_loss=stats.vf_loss,
-            kl=stats.kl,
-            seconds=time.perf_counter() - start,
-            advanced=advanced,
         )
         history.append(record)
         if on_step is not None:

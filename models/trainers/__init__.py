@@ -134,6 +134,7 @@ _LAZY = {
     "PolicyWithValueHead": "phalanx.models.trainers.ppo",
     "Rollout": "phalanx.models.trainers.ppo",
     "StepStats": "phalanx.models.trainers.ppo",
+    "TrainerStep": "phalanx.models.trainers.config",
     "policy_loss": "phalanx.models.trainers.ppo",
 }
 __all__ += list(_LAZY)

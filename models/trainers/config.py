@@ -40,3 +40,17 @@ class PPOConfig(BaseModel):
     """Normalise advantages over the rollout's response tokens (R³: on)."""
     seed: int = 0
     """Seed for sampling and mini-batch order."""
+
+
+class TrainerStep(BaseModel):
+    """What every PPO trainer records per update (R³ and StepCoder add their own figures)."""
+
+    step: int
+    stage: int
+    """Curriculum stage the update's episodes came from."""
+    pg_loss: float
+    vf_loss: float
+    kl: float
+    seconds: float
+    advanced: bool = False
+    """This update moved the curriculum to its next stage."""

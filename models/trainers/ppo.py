@@ -105,6 +105,10 @@ class StepStats(BaseModel):
     """Share of response tokens the policy mask left out of the policy loss (FGO)."""
     seconds: float
 
+    def losses(self) -> dict[str, float]:
+        """The update's losses, as the trainers' step records (`TrainerStep`) hold them."""
+        return {"pg_loss": self.pg_loss, "vf_loss": self.vf_loss, "kl": self.kl}
+
 
 def response_logprobs(
     model: PolicyWithValueHead | Any, rollout: Rollout, *, with_values: bool = True

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from phalanx.models.checkpoints.r3 import PromptFormat
-from phalanx.models.trainers.config import PPOConfig
+from phalanx.models.trainers.config import PPOConfig, TrainerStep
 from phalanx.models.trainers.r3_data import (
     R3_FORMAT,
     Demonstration,
@@ -133,22 +133,14 @@ class R3Config(BaseModel):
     seed: int = 0
 
 
-class R3Step(BaseModel):
+class R3Step(TrainerStep):
     """One update of an R³ run."""
 
-    step: int
-    stage: int
     mean_k: float
     """Mean number of gold steps given in the prompts."""
     mean_score: float
     accuracy: float
     """Share of episodes scored `correct`."""
-    pg_loss: float
-    vf_loss: float
-    kl: float
-    seconds: float
-    advanced: bool = False
-    """This update moved the staged curriculum to its next stage."""
 
 
 class R3Result(BaseModel):
@@ -237,14 +229,12 @@ def train_r3(
         record = R3Step(
             step=step,
             stage=stage,
+            **stats.losses(),
+            seconds=time.perf_counter() - start,
+            advanced=advanced,
             mean_k=sum(s.k for s in states) / len(states),
             mean_score=stats.mean_score,
             accuracy=sum(x >= cfg.reward.correct for x in scores) / len(scores),
-            pg_loss=stats.pg_loss,
-            vf_loss=stats.vf_loss,
-            kl=stats.kl,
-            seconds=time.perf_counter() - start,
-            advanced=advanced,
         )
         history.append(record)
         if on_step is not None:

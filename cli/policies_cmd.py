@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -107,6 +107,38 @@ def _progress(label: str) -> Iterator[Callable[[int, int, str], None]]:
         yield lambda done, total, desc: bar.update(task, completed=done, total=total, description=desc)
 
 
+def _fit_and_save(
+    read_sets: Callable[..., tuple[Any, Any]],
+    fit: Callable[..., Any],
+    out: Path,
+    label: str,
+    seeds: str | None,
+    harmful: list[Path] | None,
+    benign: list[Path] | None,
+    file_format: str | None,
+    column: str | None,
+    **options: Any,
+) -> None:
+    """The shape of `build-harm-index` and `train-input-guard`: read the sets (with the seeds unless
+    `--seeds none`), fit with a progress bar, save, print the cross-validated metrics as JSON."""
+    from phalanx.policies import PolicyError, SentenceEmbedder, load_seeds
+
+    try:
+        pos, neg = read_sets(
+            None if seeds == "none" else load_seeds(seeds),
+            harmful or (),
+            benign or (),
+            format=file_format,
+            column=column,
+        )
+        with _progress(label) as progress:
+            fitted = fit(pos, neg, SentenceEmbedder.shared(), progress=progress, **options)
+        fitted.save(out)
+    except PolicyError as exc:
+        fail(str(exc))
+    typer.echo(json.dumps({"out": str(out), **fitted.meta["cv"]}))
+
+
 @policies_app.command("build-harm-index")
 def build_harm_index(
     out: Annotated[Path, typer.Option("--out", help="Where to write the index (.npz).")],
@@ -137,29 +169,21 @@ def build_harm_index(
     Without --harmful/--benign it rebuilds the shipped index from the shipped corpora. Point a
     policy at the result with `options: {harm_index: PATH}` under `harmful_feedback`.
     """
-    from phalanx.policies import PolicyError, SentenceEmbedder, build_index, default_corpora, load_seeds
+    from phalanx.policies import build_index, default_corpora
 
-    try:
-        h, b = default_corpora(
-            None if seeds == "none" else load_seeds(seeds),
-            harmful or (),
-            benign or (),
-            format=file_format,
-            column=column,
-        )
-        with _progress("building") as progress:
-            index = build_index(
-                h,
-                b,
-                SentenceEmbedder.shared(),
-                k=k,
-                fpr=fpr,
-                progress=progress,
-            )
-        index.save(out)
-    except PolicyError as exc:
-        fail(str(exc))
-    typer.echo(json.dumps({"out": str(out), **index.meta["cv"]}))
+    _fit_and_save(
+        default_corpora,
+        build_index,
+        out,
+        "building",
+        seeds,
+        harmful,
+        benign,
+        file_format,
+        column,
+        k=k,
+        fpr=fpr,
+    )
 
 
 @policies_app.command("eval-harm-index")
@@ -245,36 +269,22 @@ def train_input_guard(
     Without --harmful/--benign it rebuilds the shipped classifier from the shipped sets and seeds.
     Point a policy at the result with `request_classifier: {options: {model: PATH}}`.
     """
-    from phalanx.policies import (
-        PolicyError,
-        SentenceEmbedder,
-        load_seeds,
-        train_request_classifier,
-        training_sets,
-    )
+    from phalanx.policies import train_request_classifier, training_sets
 
-    try:
-        h, b = training_sets(
-            None if seeds == "none" else load_seeds(seeds),
-            harmful or (),
-            benign or (),
-            format=file_format,
-            column=column,
-        )
-        with _progress("training") as progress:
-            model = train_request_classifier(
-                h,
-                b,
-                SentenceEmbedder.shared(),
-                head=head,
-                c=c,
-                target_fpr=fpr,
-                progress=progress,
-            )
-        model.save(out)
-    except PolicyError as exc:
-        fail(str(exc))
-    typer.echo(json.dumps({"out": str(out), **model.meta["cv"]}))
+    _fit_and_save(
+        training_sets,
+        train_request_classifier,
+        out,
+        "training",
+        seeds,
+        harmful,
+        benign,
+        file_format,
+        column,
+        head=head,
+        c=c,
+        target_fpr=fpr,
+    )
 
 
 @policies_app.command("eval-input-guard")

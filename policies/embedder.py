@@ -17,6 +17,14 @@ import numpy as np
 from phalanx.policies.errors import GuardError
 
 
+def float_tensors(*arrays: np.ndarray) -> list:
+    """float32 torch tensors of embedding arrays (the heads and the corpus index score with torch
+    matmuls, not numpy: see `phalanx.policies.harm_corpus._topk_mean` on BLAS thread pools)."""
+    import torch
+
+    return [torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for a in arrays]
+
+
 class SentenceEmbedder:
     """Normalised sentence embeddings with an LRU cache.
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from phalanx.policies.embedder import float_tensors
 from phalanx.policies.errors import PolicyConfigError
 from phalanx.policies.text import is_refusal, split_sentences
 from phalanx.tools.records import RecordFileError, read_prompts
@@ -104,16 +105,11 @@ class HarmCorpusIndex:
     # ------------------------------------------------------------------ scoring
     def sentence_scores(self, vectors: np.ndarray) -> np.ndarray:
         """Score embedded sentences (rows of `vectors`)."""
-        import torch
-
         if len(vectors) == 0:
             return np.zeros(0, dtype=np.float32)
         if self._tensors is None:
-            self._tensors = (
-                torch.from_numpy(self.harmful.astype(np.float32)),
-                torch.from_numpy(self.benign.astype(np.float32)),
-            )
-        v = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+            self._tensors = float_tensors(self.harmful, self.benign)
+        [v] = float_tensors(vectors)
         harmful, benign = self._tensors
         return _topk_mean(v, harmful, self.k) - _topk_mean(v, benign, self.k)
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from phalanx.policies.embedder import float_tensors
 from phalanx.policies.errors import PolicyConfigError
 from phalanx.policies.harm_corpus import corpus_digest, read_corpora, read_corpus
 
@@ -57,17 +58,13 @@ class RequestClassifier:
 
     def probabilities(self, vectors: np.ndarray) -> np.ndarray:
         """P(harmful) for embedded requests (rows of `vectors`)."""
-        # torch, not numpy: see phalanx.policies.harm_corpus._topk_mean (BLAS thread pool).
         import torch
 
         if len(vectors) == 0:
             return np.zeros(0, dtype=np.float32)
         if self._tensors is None:
-            self._tensors = [
-                (torch.from_numpy(w.astype(np.float32)), torch.from_numpy(b.astype(np.float32)))
-                for w, b in self.layers
-            ]
-        h = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+            self._tensors = [tuple(float_tensors(w, b)) for w, b in self.layers]
+        [h] = float_tensors(vectors)
         for i, (w, b) in enumerate(self._tensors):
             h = h @ w + b
             if i < len(self._tensors) - 1:

@@ -19,7 +19,8 @@ Contenders, on the same documents:
 
 Scoring: the 5-digit code appears in the answer (`contains_match`), and exact match after
 normalisation. The LongAgent paper's claim holds here if the team beats the model alone.
-Prints one JSON line.
+Prints one JSON line; each finished case is also one JSON line on stderr as it comes (a run cut
+short still tells what it measured).
 
 Usage: python benchmarks/longagent_real.py [--length 16000] [--placements 20] [--concurrency 4] [--teams team_official,team_text]
 """
@@ -30,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -105,23 +107,18 @@ async def main() -> None:
     }
     gate = asyncio.Semaphore(args.concurrency)
 
-    async def run_team(team: LongAgentTeam, case: NiahCase) -> tuple[str | None, int]:
-        async with gate:
-            result = await team.arun(case.document, case.question)
-            return result.answer, result.rounds
+    def progress(contender: str, case: NiahCase, answer: str | None, **extra: Any) -> None:
+        # One line per finished case on stderr, so a run cut short still says what it measured.
+        found = contains_match(answer, case.answer)
+        line = {"contender": contender, "depth": case.depth, "found": found, "answer": (answer or "")[:80]}
+        print(json.dumps({**line, **extra}), file=sys.stderr, flush=True)
 
-    team_out: dict[str, list[tuple[str | None, int]]] = {}
-    seconds: dict[str, float] = {}
-    for name, team in teams.items():
-        if name not in args.teams.split(","):
-            continue
-        started = time.perf_counter()
-        team_out[name] = await asyncio.gather(*(run_team(team, c) for c in cases))
-        seconds[name] = round(time.perf_counter() - started, 1)
-
+    # The model alone first (minutes), then the teams (most of the run).
     async def alone(case: NiahCase, w: int | None) -> str:
         async with gate:
-            return await ask_alone(model, case, w)
+            answer = await ask_alone(model, case, w)
+        progress("single_full" if w is None else "single_window", case, answer)
+        return answer
 
     started = time.perf_counter()
     full = await asyncio.gather(*(alone(c, None) for c in cases))
@@ -129,6 +126,21 @@ async def main() -> None:
     started = time.perf_counter()
     windowed = await asyncio.gather(*(alone(c, window) for c in cases))
     window_s = time.perf_counter() - started
+
+    async def run_team(name: str, team: LongAgentTeam, case: NiahCase) -> tuple[str | None, int]:
+        async with gate:
+            result = await team.arun(case.document, case.question)
+        progress(name, case, result.answer, rounds=result.rounds)
+        return result.answer, result.rounds
+
+    team_out: dict[str, list[tuple[str | None, int]]] = {}
+    seconds: dict[str, float] = {}
+    for name, team in teams.items():
+        if name not in args.teams.split(","):
+            continue
+        started = time.perf_counter()
+        team_out[name] = await asyncio.gather(*(run_team(name, team, c) for c in cases))
+        seconds[name] = round(time.perf_counter() - started, 1)
 
     singles = {"single_full": score(full, cases), "single_window": score(windowed, cases)}
     best_single = max(v["contains"] for v in singles.values())

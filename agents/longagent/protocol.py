@@ -175,6 +175,18 @@ class Exchange(BaseModel):
         return self.reply is not None
 
 
+def _protocol_type(text: str) -> str | None:
+    """The `type` of a reply that is a protocol JSON object (`{"type": ..., "content": ...}`), else None."""
+    for candidate in _json_candidates(text)[:1]:
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            return None
+        if isinstance(value, dict) and isinstance(value.get("type"), str) and "content" in value:
+            return str(value["type"])
+    return None
+
+
 def fixed_type(schema: type[BaseModel]) -> str | None:
     """The `type` a reply of `schema` always has (members: `response`), or None when it varies."""
     field = schema.model_fields.get("type")
@@ -212,7 +224,12 @@ async def ask_text(
             try:
                 return parse_reply(text, schema).model_dump()
             except ValueError:
-                pass  # prose that happens to start with a brace
+                pass  # prose that happens to start with a brace, or a message of another type
+            other = _protocol_type(text)
+            if other is not None and other != kind:
+                # A leader asked for its last answer that writes one more instruction (copying its
+                # earlier JSON turns) has not answered: re-ask, never pass the echo on as the answer.
+                raise ValueError(f"the reply is an {other!r} message; this turn takes a plain-text {kind}")
         if not text or is_placeholder(text):
             raise ValueError(
                 "empty reply" if not text else f"the reply {text!r} is a placeholder, not an answer"

@@ -115,3 +115,23 @@ async def test_ask_text_wraps_prose_and_keeps_json_and_reasks_placeholders() -> 
     assert ex.reply == {"type": "response", "content": "x"}
     with pytest.raises(ValueError, match="no fixed type"):
         await ask_text(model, [Message.user("q")], LeaderReply)
+
+
+async def test_ask_text_reasks_a_last_answer_that_is_another_instruction() -> None:
+    """Seen on SmolLM2: asked for its last answer in text, the leader copied its earlier JSON turns."""
+    from phalanx.agents.longagent.protocol import ask_text
+
+    echo = '{"type":"instruction","content":"What is the secret code of the Harlow vault?"}'
+    replies = iter([echo, "The code is 28234."])
+    model = ScriptedModel(lambda m, t: next(replies))
+    ex = await ask_text(model, [Message.user("q")], FinalLeaderReply)
+    assert ex.reply == {"type": "answer", "content": "The code is 28234."}
+    assert ex.raw == [echo, "The code is 28234."]
+    # Prose that merely starts with a brace is still an answer.
+    ex = await ask_text(
+        ScriptedModel(lambda m, t: "{braces} are fine: 28234"), [Message.user("q")], FinalLeaderReply
+    )
+    assert ex.reply == {"type": "answer", "content": "{braces} are fine: 28234"}
+    # Echoes every time: the bounded re-asks end with no reply and the reason, not the echo as the answer.
+    ex = await ask_text(ScriptedModel(lambda m, t: echo), [Message.user("q")], FinalLeaderReply, max_reasks=1)
+    assert ex.reply is None and len(ex.raw) == 2 and "'instruction' message" in (ex.error or "")

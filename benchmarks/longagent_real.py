@@ -90,6 +90,11 @@ async def main() -> None:
     parser.add_argument("--placements", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=4, help="cases run at once")
     parser.add_argument("--teams", default="team_official,team_text", help="which team settings to run")
+    parser.add_argument(
+        "--skip-single",
+        action="store_true",
+        help="teams only (the model-alone figures are known for these documents)",
+    )
     args = parser.parse_args()
     load_avg = os.getloadavg()[0]
 
@@ -120,12 +125,16 @@ async def main() -> None:
         progress("single_full" if w is None else "single_window", case, answer)
         return answer
 
-    started = time.perf_counter()
-    full = await asyncio.gather(*(alone(c, None) for c in cases))
-    full_s = time.perf_counter() - started
-    started = time.perf_counter()
-    windowed = await asyncio.gather(*(alone(c, window) for c in cases))
-    window_s = time.perf_counter() - started
+    full: list[str | None] = [None] * len(cases)
+    windowed: list[str | None] = [None] * len(cases)
+    full_s = window_s = 0.0
+    if not args.skip_single:
+        started = time.perf_counter()
+        full = list(await asyncio.gather(*(alone(c, None) for c in cases)))
+        full_s = time.perf_counter() - started
+        started = time.perf_counter()
+        windowed = list(await asyncio.gather(*(alone(c, window) for c in cases)))
+        window_s = time.perf_counter() - started
 
     async def run_team(name: str, team: LongAgentTeam, case: NiahCase) -> tuple[str | None, int]:
         async with gate:
@@ -142,8 +151,12 @@ async def main() -> None:
         team_out[name] = await asyncio.gather(*(run_team(name, team, c) for c in cases))
         seconds[name] = round(time.perf_counter() - started, 1)
 
-    singles = {"single_full": score(full, cases), "single_window": score(windowed, cases)}
-    best_single = max(v["contains"] for v in singles.values())
+    singles = (
+        {}
+        if args.skip_single
+        else {"single_full": score(full, cases), "single_window": score(windowed, cases)}
+    )
+    best_single = max((v["contains"] for v in singles.values()), default=None)
     teams_scored = {name: score([a for a, _ in out], cases) for name, out in team_out.items()}
     line = {
         "benchmark": "longagent_real",
@@ -155,15 +168,28 @@ async def main() -> None:
         "chunk_tokens": teams["team_text"].chunk_tokens,
         **teams_scored,
         **singles,
-        "team_beats_single": {name: v["contains"] > best_single for name, v in teams_scored.items()},
+        "team_beats_single": {
+            name: None if best_single is None else v["contains"] > best_single
+            for name, v in teams_scored.items()
+        },
         "rounds_avg": {name: round(sum(r for _, r in out) / len(cases), 2) for name, out in team_out.items()},
-        "seconds": {**seconds, "single_full": round(full_s, 1), "single_window": round(window_s, 1)},
+        "seconds": {
+            **seconds,
+            **(
+                {}
+                if args.skip_single
+                else {"single_full": round(full_s, 1), "single_window": round(window_s, 1)}
+            ),
+        },
         "by_depth": [
             {
                 "depth": c.depth,
                 **{name: contains_match(out[i][0], c.answer) for name, out in team_out.items()},
-                "full": contains_match(f, c.answer),
-                "window": contains_match(w, c.answer),
+                **(
+                    {}
+                    if args.skip_single
+                    else {"full": contains_match(f, c.answer), "window": contains_match(w, c.answer)}
+                ),
             }
             for i, (c, f, w) in enumerate(zip(cases, full, windowed, strict=True))
         ],

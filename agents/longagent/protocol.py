@@ -175,16 +175,16 @@ class Exchange(BaseModel):
         return self.reply is not None
 
 
+_HEADER = re.compile(r'^\{\s*"type"\s*:\s*"([A-Za-z_]+)"')
+
+
 def _protocol_type(text: str) -> str | None:
-    """The `type` of a reply that is a protocol JSON object (`{"type": ..., "content": ...}`), else None."""
-    for candidate in _json_candidates(text)[:1]:
-        try:
-            value = json.loads(candidate)
-        except ValueError:
-            return None
-        if isinstance(value, dict) and isinstance(value.get("type"), str) and "content" in value:
-            return str(value["type"])
-    return None
+    """The `type` a reply declares when it opens as a protocol object (`{"type": "...", ...`), else None.
+
+    Read from the opening alone, so a reply cut at the token limit still counts.
+    """
+    match = _HEADER.match(text.strip())
+    return match.group(1) if match else None
 
 
 def fixed_type(schema: type[BaseModel]) -> str | None:

@@ -127,6 +127,11 @@ async def test_ask_text_reasks_a_last_answer_that_is_another_instruction() -> No
     ex = await ask_text(model, [Message.user("q")], FinalLeaderReply)
     assert ex.reply == {"type": "answer", "content": "The code is 28234."}
     assert ex.raw == [echo, "The code is 28234."]
+    # Cut at the token limit mid-instruction: still an echo, still re-asked.
+    cut = '{"type": "instruction", "content": "What is the secret code of the'
+    replies = iter([cut, "28234"])
+    ex = await ask_text(ScriptedModel(lambda m, t: next(replies)), [Message.user("q")], FinalLeaderReply)
+    assert ex.reply == {"type": "answer", "content": "28234"} and ex.raw == [cut, "28234"]
     # Prose that merely starts with a brace is still an answer.
     ex = await ask_text(
         ScriptedModel(lambda m, t: "{braces} are fine: 28234"), [Message.user("q")], FinalLeaderReply

@@ -20,7 +20,7 @@ import platform
 import time
 
 import torch
-from _longheads_common import common_arguments, greedy, haystack, load_model, resolve_model
+from longheads_passkey import common_arguments, greedy, haystack, load_model, resolve_model
 
 
 def main() -> None:

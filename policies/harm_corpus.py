@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,23 @@ def _topk_mean(queries, corpus, k: int) -> np.ndarray:
 
     sims = queries @ corpus.T
     return torch.topk(sims, min(k, sims.shape[1]), dim=1).values.mean(dim=1).numpy()
+
+
+@contextmanager
+def open_npz(path: Path, what: str, build: str) -> Iterator[Any]:
+    """An `.npz` file phalanx wrote (a harm index, a request classifier), read inside the block.
+
+    Raises:
+        PolicyConfigError: the file is missing (`build` says how to make it), or it or a field
+            the block reads is not what a phalanx `what` holds.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            yield f
+    except FileNotFoundError as exc:
+        raise PolicyConfigError(f"{what} {path} does not exist; build it with `{build}`") from exc
+    except (KeyError, ValueError, OSError) as exc:
+        raise PolicyConfigError(f"{what} {path} is not a phalanx {what}: {exc}") from exc
 
 
 @dataclass
@@ -157,21 +175,14 @@ class HarmCorpusIndex:
             PolicyConfigError: the file is missing or is not a harm index.
         """
         p = Path(path) if path else DEFAULT_INDEX
-        try:
-            with np.load(p, allow_pickle=False) as f:
-                return cls(
-                    harmful=f["harmful"].astype(np.float32),
-                    benign=f["benign"].astype(np.float32),
-                    k=int(f["k"]),
-                    threshold=float(f["threshold"]),
-                    meta=json.loads(str(f["meta"])),
-                )
-        except FileNotFoundError as exc:
-            raise PolicyConfigError(
-                f"harm index {p} does not exist; build it with `phalanx policies build-harm-index`"
-            ) from exc
-        except (KeyError, ValueError, OSError) as exc:
-            raise PolicyConfigError(f"harm index {p} is not a phalanx harm index: {exc}") from exc
+        with open_npz(p, "harm index", "phalanx policies build-harm-index") as f:
+            return cls(
+                harmful=f["harmful"].astype(np.float32),
+                benign=f["benign"].astype(np.float32),
+                k=int(f["k"]),
+                threshold=float(f["threshold"]),
+                meta=json.loads(str(f["meta"])),
+            )
 
 
 # ---------------------------------------------------------------------- building

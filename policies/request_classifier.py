@@ -26,7 +26,7 @@ import numpy as np
 
 from phalanx.policies.embedder import float_tensors
 from phalanx.policies.errors import PolicyConfigError
-from phalanx.policies.harm_corpus import corpus_digest, read_corpora, read_corpus
+from phalanx.policies.harm_corpus import corpus_digest, open_npz, read_corpora, read_corpus
 
 DATA_DIR = Path(__file__).with_name("data") / "input_guard"
 DEFAULT_MODEL = DATA_DIR / "request_classifier.npz"
@@ -96,22 +96,13 @@ class RequestClassifier:
             PolicyConfigError: the file is missing or is not a request classifier.
         """
         p = Path(path) if path else DEFAULT_MODEL
-        try:
-            with np.load(p, allow_pickle=False) as f:
-                n = int(f["n_layers"])
-                return cls(
-                    layers=[(f[f"w{i}"], f[f"b{i}"]) for i in range(n)],
-                    threshold=float(f["threshold"]),
-                    meta=json.loads(str(f["meta"])),
-                )
-        except FileNotFoundError as exc:
-            raise PolicyConfigError(
-                f"request classifier {p} does not exist; build it with `phalanx policies train-input-guard`"
-            ) from exc
-        except (KeyError, ValueError, OSError) as exc:
-            raise PolicyConfigError(
-                f"request classifier {p} is not a phalanx request classifier: {exc}"
-            ) from exc
+        with open_npz(p, "request classifier", "phalanx policies train-input-guard") as f:
+            n = int(f["n_layers"])
+            return cls(
+                layers=[(f[f"w{i}"], f[f"b{i}"]) for i in range(n)],
+                threshold=float(f["threshold"]),
+                meta=json.loads(str(f["meta"])),
+            )
 
 
 # ---------------------------------------------------------------------- data

@@ -30,6 +30,7 @@ setup(
             "data/input_guard/*.jsonl",
             "data/input_guard/*.npz",
             "data/input_guard/*.md",
+            "data/input_guard/heldout_probes.txt",
             "data/input_guard/eval/*.jsonl",
             # ToolSword (Apache-2.0): the data, its licence and where it comes from.
             "data/toolsword/LICENSE",

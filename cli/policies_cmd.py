@@ -255,6 +255,13 @@ def train_input_guard(
     ] = 0.02,
     head: Annotated[str, typer.Option("--head", help="logistic or mlp.")] = "logistic",
     c: Annotated[float, typer.Option("--c", help="Inverse regularisation strength of the head.")] = 0.1,
+    rephrase: Annotated[
+        int,
+        typer.Option(
+            "--rephrase",
+            help="Restatements per short request in other request forms, on both sides (0: none).",
+        ),
+    ] = 3,
     seeds: Annotated[
         str | None,
         typer.Option(
@@ -284,6 +291,7 @@ def train_input_guard(
         head=head,
         c=c,
         target_fpr=fpr,
+        rephrase=rephrase,
     )
 
 

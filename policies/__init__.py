@@ -61,6 +61,7 @@ __all__ = [
     "evaluate_request_classifier",
     "evaluation_sets",
     "heldout_requests",
+    "rephrase_requests",
     "train_request_classifier",
     "training_sets",
     "toolsword_data_dir",
@@ -87,6 +88,10 @@ def __getattr__(name: str):
         from phalanx.policies import request_classifier
 
         return getattr(request_classifier, name)
+    if name == "rephrase_requests":
+        from phalanx.policies.request_phrasing import rephrase_requests
+
+        return rephrase_requests
     if name in ("screen_queries", "summarize_screen", "ScreenSummary"):
         from phalanx.policies import screen
 

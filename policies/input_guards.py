@@ -19,7 +19,11 @@ class HarmIntentScorer:
 
     def __init__(self, embedder: SentenceEmbedder, seeds: SeedSet, threshold: float, margin: float) -> None:
         self.harmful = PrototypeIndex(embedder, seeds.harmful_requests)
-        self.benign = PrototypeIndex(embedder, seeds.benign_requests)
+        # The sensitive-but-safe contrast requests are benign prototypes too: a turn must be closer
+        # to a harmful request than to "how do nerve agents affect the body?" by `margin`.
+        benign = dict(seeds.benign_requests)
+        benign.update({f"sensitive:{k}": v for k, v in seeds.sensitive_requests.items()})
+        self.benign = PrototypeIndex(embedder, benign)
         self.threshold = threshold
         self.margin = margin
 
@@ -61,7 +65,11 @@ class MaliciousQueryGuard(Guard):
     async def check(self, ctx: GuardContext) -> Finding:
         text = ctx.text or ""
         for seg in _segments(text):
-            term = lex.HARM_TERMS.search(seg)
+            # Homonyms and idioms ("manipulate a DataFrame") and what-does-it-mean questions are
+            # no request for harm; the embedding check below still reads them.
+            term = (
+                None if lex.DEFINITION.search(seg) else lex.HARM_TERMS.search(lex.BENIGN_SENSE.sub(" ", seg))
+            )
             if (
                 term
                 and not lex.DEFENSIVE.search(seg)
@@ -107,7 +115,11 @@ class JailbreakGuard(Guard):
         self, embedder: SentenceEmbedder, seeds: SeedSet, intent: HarmIntentScorer, threshold: float
     ) -> None:
         self.index = PrototypeIndex(embedder, seeds.jailbreak_prototypes)
-        self.benign = PrototypeIndex(embedder, seeds.benign_requests)
+        # The sensitive-but-safe contrast requests are benign prototypes too: a turn must be closer
+        # to a harmful request than to "how do nerve agents affect the body?" by `margin`.
+        benign = dict(seeds.benign_requests)
+        benign.update({f"sensitive:{k}": v for k, v in seeds.sensitive_requests.items()})
+        self.benign = PrototypeIndex(embedder, benign)
         self.intent = intent
         self.threshold = threshold
 

@@ -27,12 +27,15 @@ import numpy as np
 from phalanx.policies.embedder import float_tensors
 from phalanx.policies.errors import PolicyConfigError
 from phalanx.policies.harm_corpus import corpus_digest, open_npz, read_corpora, read_corpus
+from phalanx.policies.request_phrasing import drop_overlapping, rephrase_requests
 
 DATA_DIR = Path(__file__).with_name("data") / "input_guard"
 DEFAULT_MODEL = DATA_DIR / "request_classifier.npz"
 TRAIN_HARMFUL = DATA_DIR / "train_harmful.jsonl"
 TRAIN_BENIGN = DATA_DIR / "train_benign.jsonl"
 EVAL_DIR = DATA_DIR / "eval"
+HELDOUT_PROBES = DATA_DIR / "heldout_probes.txt"
+"""Known lines of the held-out judges (AdvBench, JailbreakBench, XSTest): never trained on."""
 MAX_CHARS = 2000
 """A request is embedded from its first characters (MiniLM reads 128 tokens of them anyway)."""
 
@@ -153,6 +156,34 @@ def evaluation_sets() -> dict[str, tuple[str, list[dict[str, str]]]]:
     return {name: (kind, read_corpus(EVAL_DIR / f"{name}.jsonl")) for name, kind in kinds.items()}
 
 
+def evaluation_only_texts() -> list[str]:
+    """Texts nothing may be trained on: the shipped evaluation sets, the ToolSword records and the
+    known lines of the held-out judges. Training drops restatements that reproduce any of them."""
+    from phalanx.policies.toolsword_data import TOOLSWORD_DIR
+
+    texts = [row["text"] for _, rows in evaluation_sets().values() for row in rows]
+    texts += [p.read_text(encoding="utf-8") for p in sorted(TOOLSWORD_DIR.rglob("*.json"))]
+    if HELDOUT_PROBES.exists():
+        texts += [
+            line
+            for line in HELDOUT_PROBES.read_text(encoding="utf-8").splitlines()
+            if not line.startswith("#")
+        ]
+    return texts
+
+
+def restatements(
+    harmful: Rows, benign: Rows, per_row: int, seed: int = 0, avoid: Sequence[str] | None = None
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The restatements training adds to each side (`request_phrasing.rephrase_requests`), without
+    those that reproduce an `avoid` text (default `evaluation_only_texts()`)."""
+    out = [rephrase_requests(harmful, per_row, seed), rephrase_requests(benign, per_row, seed)]
+    if per_row and any(out):
+        banned = evaluation_only_texts() if avoid is None else list(avoid)
+        out = [drop_overlapping(rows, banned) for rows in out]
+    return out[0], out[1]
+
+
 def heldout_requests(
     harmful_files: Sequence[str | Path] = (),
     benign_files: Sequence[str | Path] = (),
@@ -237,6 +268,8 @@ def train_request_classifier(
     c: float = 0.1,
     target_fpr: float = 0.02,
     seed: int = 0,
+    rephrase: int = 3,
+    avoid: Sequence[str] | None = None,
     progress: Progress | None = None,
 ) -> RequestClassifier:
     """Fit the head on all rows and calibrate its threshold by leave-one-source-out cross-validation.
@@ -248,6 +281,11 @@ def train_request_classifier(
         c: inverse regularisation strength. In leave-one-source-out cross-validation on the
             shipped sets the AUC was 0.85-0.86 from 0.05 to 0.3 and fell to 0.82 at 8.
         target_fpr: share of held-out benign requests allowed above the threshold.
+        rephrase: restatements per short request in other request forms, on both sides
+            (`phalanx.policies.request_phrasing`; 0: none). They train the head and sit in their
+            source's fold; the threshold and the cross-validated rates use the original rows only.
+        avoid: texts no restatement may reproduce (an 8-word run or a whole line); default
+            `evaluation_only_texts()`.
         progress: called as `progress(done, total, label)`.
 
     Raises:
@@ -257,14 +295,19 @@ def train_request_classifier(
         raise PolicyConfigError(f"target_fpr must be in (0, 1), got {target_fpr}")
     if not harmful or not benign:
         raise PolicyConfigError("both the harmful and the benign side need at least one request")
+    if rephrase < 0:
+        raise PolicyConfigError(f"rephrase must be >= 0, got {rephrase}")
+    restated_harmful, restated_benign = restatements(harmful, benign, rephrase, seed, avoid)
+    extra = [(r, 1) for r in restated_harmful] + [(r, 0) for r in restated_benign]
     rows = [(r, 1) for r in harmful] + [(r, 0) for r in benign]
-    x = _embed(embedder, [r["text"] for r, _ in rows], progress)
-    y = np.array([lab for _, lab in rows])
-    groups = np.array([f"{lab}:{r['source']}" for r, lab in rows])
+    x = _embed(embedder, [r["text"] for r, _ in rows + extra], progress)
+    y = np.array([lab for _, lab in rows + extra])
+    groups = np.array([f"{lab}:{r['source']}" for r, lab in rows + extra])
+    original = np.arange(len(y)) < len(rows)
     # The seeds are the policy's own prototypes, present wherever the model runs: they are never
     # held out, so each fold asks how a public source the model never saw is scored.
     names = sorted({g for g in groups if ":seeds:" not in g})
-    oos = np.full(len(rows), np.nan)
+    oos = np.full(len(y), np.nan)
     if len({g.split(":", 1)[0] for g in names}) == 2:
         for i, g in enumerate(names):
             test = groups == g
@@ -275,13 +318,14 @@ def train_request_classifier(
             oos[test] = model.probabilities(x[test])
             if progress:
                 progress(i + 1, len(names), "leave-one-source-out folds")
+    oos[~original] = np.nan  # restatements train the folds; only the original rows judge them
     known = ~np.isnan(oos)
     benign_oos = oos[known & (y == 0)]
     threshold = float(np.quantile(benign_oos, 1 - target_fpr)) if len(benign_oos) else 0.5
 
     def rates(lab: int) -> dict[str, float]:
         by: dict[str, list[bool]] = {}
-        for (r, yl), s in zip(rows, oos, strict=True):
+        for (r, yl), s in zip(rows, oos[: len(rows)], strict=True):
             if yl == lab and not np.isnan(s):
                 by.setdefault(r["source"], []).append(bool(s >= threshold))
         return {src: round(float(np.mean(v)), 4) for src, v in sorted(by.items())}
@@ -298,6 +342,7 @@ def train_request_classifier(
         "c": c,
         "target_fpr": target_fpr,
         "max_chars": MAX_CHARS,
+        "rephrase": {"per_row": rephrase, "seed": seed, "rows": len(extra)},
         "embedder": getattr(embedder, "model_id", "all-MiniLM-L6-v2"),
         "documents": {"harmful": len(harmful), "benign": len(benign)},
         "sources": {"harmful": sources(harmful), "benign": sources(benign)},

@@ -79,6 +79,35 @@ HARM_TERMS = _rx(
     r"suicide|terroris\w*)\b"
 )
 # Evasion of detection is a strong sign of intent whatever the act.
+# Benign senses of the harm vocabulary above (homonyms, idioms, safe targets) and questions that ask
+# what a word means: the keyword rule reads a turn with these spans removed, so "manipulate a
+# DataFrame", "steal the show" or "what is the definition of fraud?" are no request for harm. The
+# embedding guards still read the whole turn.
+BENIGN_SENSE = _rx(
+    r"\b(manipulat\w* (?:the |a |an |my |this |these )?(?:data\w*|strings?|text|images?|photos?|arrays?|"
+    r"lists?|dicts?|dictionar\w*|json|xml|html|the dom|dom|files?|columns?|rows?|tables?|variables?|objects?|"
+    r"pixels?|audio|video|numbers?|values?|matri\w+|vectors?|tensors?|pandas|spreadsheets?|cells?)|"
+    r"steal(?:s|ing)? (?:the show|the spotlight|a glance|a kiss|(?:the |my |your |their )?(?:heart|thunder)|"
+    r"(?:a |the )?base|second base)|"
+    r"break(?:ing)? into (?:the |a |an )?(?:\w+ )?(?:industry|market|business|field|career|scene|song|"
+    r"dance|smile|grin|laughter|tears|run|sweat|profession|world)|"
+    r"murder(?:ing|ed)? (?:a |the |that )?(?:song|tune|dance ?floor|karaoke|crossword)|"
+    r"murder (?:mystery|mysteries|novel|podcast|board game)|"
+    r"bath bombs?|photo ?bomb\w*|bomb(?:ed|ing)? (?:a |an |the |my |that )?(?:\w+ )?(?:test|exam|interview|audition|"
+    r"presentation|gig)|the bomb\b|bomb (?:shelter|squad|disposal)|"
+    r"get(?:ting)? high (?:scores?|marks|grades)|"
+    r"kill (?:my |the |some )?(?:time|boredom)|"
+    r"fraud (?:detection|prevention|alerts?)|(?:anti|counter)[- ]?terroris\w*|"
+    # a self-description or a feeling, not an act: "I feel like a fraud", "I get intimidated"
+    r"(?:i'?m|i am|like|feel(?:ing)? like) (?:a |an |such a |a total |a complete )?(?:fraud|impostor)|"
+    r"(?:feel\w*|felt|am|i'?m|get|got|be|being) (?:a bit |so |really |very |too |easily )?intimidated)"
+)
+DEFINITION = _rx(
+    r"^\s*(?:what (?:is|are) (?:the )?(?:definition|meaning|legal definition) of\b|"
+    r"what (?:does|do) (?:the (?:word|term) )?[\"'\w -]{1,40} mean\b|define\b|"
+    r"what (?:is|are) (?:a |an )?[\w-]+(?: [\w-]+)?\s*\?\s*$)"
+)
+
 EVASION = _rx(
     r"\bwithout (?:being |getting )?(?:caught|detected|noticed|traced|found out)|\bavoid (?:detection|getting caught)"
 )
@@ -88,7 +117,10 @@ DEFENSIVE = _rx(
     r"\b(protect\w*|prevent\w*|detect\w*|defend\w*|recogni[sz]e|spot|report\w*|secure|safe from|stay safe|"
     r"warning signs|victims?|recover\w*|stop (?:them|it|bullying|harassment)|help (?:her|him|them|my|a friend)|"
     r"being (?:bullied|harassed|scammed|stalked|threatened)|what should i do|against (?:the )?law|illegal to|"
-    r"how do (?:banks|police|companies|antivirus))\b"
+    r"how do (?:banks|police|companies|antivirus)|is (?:this|it|that) legal|"
+    # someone else does it to the speaker: "my coworker is harassing me"
+    r"(?:is|are|was|were|been|keeps?|kept) (?:\w+ly )?(?:harass|bull|stalk|blackmail|threaten|defam|scam|extort|"
+    r"intimidat|manipulat|gaslight|slander)\w* (?:me|us|our|my)\b)\b"
 )
 
 # Statement-form harmful instructions inside tool outputs.

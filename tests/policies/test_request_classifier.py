@@ -17,16 +17,17 @@ from phalanx.policies.harm_corpus import corpus_digest, read_corpus
 from phalanx.policies.request_classifier import (
     DATA_DIR,
     EVAL_DIR,
+    HELDOUT_PROBES,
     RequestClassifier,
     evaluate_request_classifier,
     evaluation_sets,
+    restatements,
     train_request_classifier,
     training_sets,
 )
 from phalanx.policies.seeds import load_seeds
 from phalanx.policies.text import words
 
-DATA = Path(__file__).parent / "data"
 TRAIN_FILES = sorted(DATA_DIR.glob("train_*.jsonl"))
 
 # Small hand-written request sets (not from any public set), three sources per side.
@@ -71,10 +72,15 @@ def _rows(groups: dict[str, list[str]]) -> list[dict[str, str]]:
 
 
 def _training_rows() -> list[tuple[str, str]]:
-    """`(where, text)` of everything the shipped model trains from: every training file, then the seeds."""
+    """`(where, text)` of everything the shipped model trains from: every training file, the seeds,
+    and the restatements of both that training adds (with the shipped model's settings)."""
     rows = [(f.name, row["text"]) for f in TRAIN_FILES for row in read_corpus(f)]
     harmful, benign = training_sets(load_seeds())
     rows += [(r["source"], r["text"]) for r in harmful + benign if r["source"].startswith("seeds:")]
+    setting = RequestClassifier.load().meta["rephrase"]
+    restated = restatements(harmful, benign, setting["per_row"], setting["seed"])
+    assert len(restated[0]) + len(restated[1]) == setting["rows"]
+    rows += [(f"restatement of {r['source']}", r["text"]) for side in restated for r in side]
     return rows
 
 
@@ -119,7 +125,7 @@ def test_training_files_hold_no_line_of_the_held_out_judges():
     """AdvBench, JailbreakBench and XSTest judge this guard: known lines of each must not be trained on."""
     probes = [
         line.strip()
-        for line in (DATA / "heldout_probes.txt").read_text().splitlines()
+        for line in HELDOUT_PROBES.read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     assert len(probes) >= 30
@@ -168,6 +174,24 @@ def test_trained_model_separates_new_requests(small_model: RequestClassifier):
     assert p[0] > p[1]
 
 
+def test_restatements_train_the_head_but_not_the_threshold(small_model: RequestClassifier):
+    """Restatements join training (and their source's fold); the rates and threshold count originals."""
+    restated = small_model.meta["rephrase"]
+    assert restated["per_row"] == 3 and restated["rows"] > 9
+    # 9 benign originals: every cross-validated rate is a whole number of ninths.
+    for rate in small_model.meta["cv"]["fpr_by_source"].values():
+        assert abs(rate * 3 - round(rate * 3)) < 1e-3  # 3 originals per source
+    plain = train_request_classifier(
+        _rows(HARMFUL), _rows(BENIGN), SentenceEmbedder.shared(), c=4.0, target_fpr=0.2, rephrase=0
+    )
+    assert plain.meta["rephrase"]["rows"] == 0
+    assert plain.meta["data_digest"] == small_model.meta["data_digest"]
+    # A restatement that reproduces a text to avoid is left out.
+    harmful, benign = restatements(_rows(HARMFUL), _rows(BENIGN), 3, 0, avoid=[])
+    fewer = restatements(_rows(HARMFUL), _rows(BENIGN), 3, 0, avoid=[harmful[0]["text"]])
+    assert len(fewer[0]) < len(harmful) and len(fewer[1]) == len(benign)
+
+
 def test_mlp_head_trains_and_round_trips(tmp_path: Path):
     model = train_request_classifier(
         _rows(HARMFUL), _rows(BENIGN), SentenceEmbedder.shared(), head="mlp", target_fpr=0.2
@@ -183,6 +207,7 @@ def test_mlp_head_trains_and_round_trips(tmp_path: Path):
     [
         ({"target_fpr": 0.0}, "target_fpr must be in"),
         ({"head": "forest"}, "unknown head 'forest'"),
+        ({"rephrase": -1}, "rephrase must be >= 0"),
     ],
 )
 def test_training_rejects_bad_settings(kwargs: dict, message: str):

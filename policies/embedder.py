@@ -105,7 +105,14 @@ class SentenceEmbedder:
 class PrototypeIndex:
     """Labelled prototype sentences; scores a text by its best cosine match per label."""
 
-    def __init__(self, embedder: SentenceEmbedder, prototypes: Mapping[str, Sequence[str]]) -> None:
+    def __init__(
+        self,
+        embedder: SentenceEmbedder,
+        prototypes: Mapping[str, Sequence[str]],
+        vectors: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """`vectors`: prototypes given as already embedded rows (normalised), per label; they are
+        reported as `label #i`."""
         self.embedder = embedder
         self.labels: list[str] = []
         texts: list[str] = []
@@ -113,12 +120,18 @@ class PrototypeIndex:
             for item in items:
                 self.labels.append(label)
                 texts.append(item)
+        self._embedded = len(texts)
+        self._vectors = [np.asarray(v, dtype=np.float32) for v in (vectors or {}).values()]
+        for label, rows in (vectors or {}).items():
+            self.labels += [label] * len(rows)
+            texts += [f"{label} #{i}" for i in range(len(rows))]
         self.texts = texts
         self._matrix: np.ndarray | None = None
 
     def _ensure(self) -> np.ndarray:
         if self._matrix is None:
-            self._matrix = self.embedder.embed(self.texts)
+            parts = [self.embedder.embed(self.texts[: self._embedded])] if self._embedded else []
+            self._matrix = np.concatenate(parts + self._vectors) if parts or self._vectors else np.zeros((0, 384))
         return self._matrix
 
     def best(self, texts: Sequence[str]) -> list[tuple[str, float, str]]:

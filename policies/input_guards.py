@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
+
+import numpy as np
+
 from phalanx.policies import seeds as lex
 from phalanx.policies.embedder import PrototypeIndex, SentenceEmbedder
 from phalanx.policies.guard import Guard, GuardResources, register_guard
@@ -14,16 +18,33 @@ DEFENSIVE_PENALTY = 0.1
 """Similarity discount for a segment phrased defensively (protect, detect, report, help a victim)."""
 
 
+def benign_prototypes(seeds: SeedSet) -> dict[str, list[str]]:
+    """The benign request seeds and the sensitive-but-safe contrast requests: a turn must be closer
+    to a harmful request than to "how do nerve agents affect the body?" by the margin."""
+    benign = dict(seeds.benign_requests)
+    benign.update({f"sensitive:{k}": v for k, v in seeds.sensitive_requests.items()})
+    return benign
+
+
 class HarmIntentScorer:
     """Scores texts against harmful-request vs benign-request prototypes (shared by input guards)."""
 
-    def __init__(self, embedder: SentenceEmbedder, seeds: SeedSet, threshold: float, margin: float) -> None:
+    def __init__(
+        self,
+        embedder: SentenceEmbedder,
+        seeds: SeedSet,
+        threshold: float,
+        margin: float,
+        anchors: np.ndarray | None = None,
+    ) -> None:
+        """`anchors`: embedded benign requests (the request classifier's training requests) that
+        join the benign prototypes, so a turn must also beat its nearest known benign request."""
         self.harmful = PrototypeIndex(embedder, seeds.harmful_requests)
-        # The sensitive-but-safe contrast requests are benign prototypes too: a turn must be closer
-        # to a harmful request than to "how do nerve agents affect the body?" by `margin`.
-        benign = dict(seeds.benign_requests)
-        benign.update({f"sensitive:{k}": v for k, v in seeds.sensitive_requests.items()})
-        self.benign = PrototypeIndex(embedder, benign)
+        self.benign = PrototypeIndex(
+            embedder,
+            benign_prototypes(seeds),
+            vectors={"benign training request": anchors} if anchors is not None else None,
+        )
         self.threshold = threshold
         self.margin = margin
 
@@ -115,11 +136,7 @@ class JailbreakGuard(Guard):
         self, embedder: SentenceEmbedder, seeds: SeedSet, intent: HarmIntentScorer, threshold: float
     ) -> None:
         self.index = PrototypeIndex(embedder, seeds.jailbreak_prototypes)
-        # The sensitive-but-safe contrast requests are benign prototypes too: a turn must be closer
-        # to a harmful request than to "how do nerve agents affect the body?" by `margin`.
-        benign = dict(seeds.benign_requests)
-        benign.update({f"sensitive:{k}": v for k, v in seeds.sensitive_requests.items()})
-        self.benign = PrototypeIndex(embedder, benign)
+        self.benign = PrototypeIndex(embedder, benign_prototypes(seeds))
         self.intent = intent
         self.threshold = threshold
 
@@ -158,12 +175,24 @@ class JailbreakGuard(Guard):
         return Finding(flagged=False, score=score, reason="no jailbreak pattern")
 
 
+@cache
+def _anchors(spec: str) -> np.ndarray | None:
+    if spec == "none":
+        return None
+    from phalanx.policies.request_classifier import RequestClassifier
+
+    return RequestClassifier.load(None if spec == "default" else spec).anchors
+
+
 def _intent(config, res: GuardResources) -> HarmIntentScorer:
+    """Option `benign_anchors`: `default` (the shipped request classifier's benign training requests),
+    `none`, or the path of a classifier from `train-input-guard`."""
     return HarmIntentScorer(
         res.embedder,
         res.seeds,
         threshold=config.threshold if config.threshold is not None else 0.52,
         margin=config.margin if config.margin is not None else 0.04,
+        anchors=_anchors(str(config.options.get("benign_anchors", "default"))),
     )
 
 

@@ -57,6 +57,9 @@ class RequestClassifier:
     layers: list[tuple[np.ndarray, np.ndarray]]
     threshold: float = 0.5
     meta: dict[str, Any] = field(default_factory=dict)
+    anchors: np.ndarray | None = None
+    """Embeddings of the benign training requests (rows, float16 on disk): `malicious_query` counts
+    them among its benign prototypes."""
     _tensors: Any = field(default=None, repr=False, compare=False)
 
     def probabilities(self, vectors: np.ndarray) -> np.ndarray:
@@ -88,6 +91,8 @@ class RequestClassifier:
         }
         for i, (w, b) in enumerate(self.layers):
             arrays[f"w{i}"], arrays[f"b{i}"] = w.astype(np.float32), b.astype(np.float32)
+        if self.anchors is not None:
+            arrays["anchors"] = self.anchors.astype(np.float16)
         np.savez_compressed(path, **arrays)
         return path
 
@@ -105,6 +110,7 @@ class RequestClassifier:
                 layers=[(f[f"w{i}"], f[f"b{i}"]) for i in range(n)],
                 threshold=float(f["threshold"]),
                 meta=json.loads(str(f["meta"])),
+                anchors=f["anchors"].astype(np.float32) if "anchors" in f.files else None,
             )
 
 
@@ -336,13 +342,17 @@ def train_request_classifier(
             out[r["source"]] = out.get(r["source"], 0) + 1
         return dict(sorted(out.items()))
 
-    model = RequestClassifier(_fit(x, y, groups, head, c, seed), threshold=threshold)
+    # The benign training requests (originals, seeds included) as embedded rows: `malicious_query`
+    # compares a turn with them (a nearest-neighbour margin) before calling it harmful.
+    anchors = x[original & (y == 0)].astype(np.float16)
+    model = RequestClassifier(_fit(x, y, groups, head, c, seed), threshold=threshold, anchors=anchors)
     model.meta = {
         "head": head,
         "c": c,
         "target_fpr": target_fpr,
         "max_chars": MAX_CHARS,
         "rephrase": {"per_row": rephrase, "seed": seed, "rows": len(extra)},
+        "anchors": {"rows": len(anchors), "of": "the benign training requests"},
         "embedder": getattr(embedder, "model_id", "all-MiniLM-L6-v2"),
         "documents": {"harmful": len(harmful), "benign": len(benign)},
         "sources": {"harmful": sources(harmful), "benign": sources(benign)},

@@ -32,7 +32,7 @@ class SeedSet(BaseModel):
     risk_cues: dict[str, list[str]]
     benign_tool_descriptions: dict[str, list[str]] = Field(default_factory=dict)
     sensitive_requests: dict[str, list[str]] = Field(default_factory=dict)
-    """Sensitive-but-safe requests: benign contrast for the request classifier only."""
+    """Sensitive-but-safe requests: benign contrast for the request classifier and `malicious_query`."""
 
 
 @cache

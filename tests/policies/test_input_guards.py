@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 HARMFUL = [
@@ -74,3 +75,41 @@ async def test_benign_senses_of_harm_words_pass(default_stack, query):
 async def test_the_same_words_asking_for_harm_are_still_caught_by_the_rule(default_stack, query):
     decision = await default_stack.screen_input(query)
     assert any(v.guard == "malicious_query" and v.flagged for v in decision.verdicts), decision.verdicts
+
+
+def test_benign_anchors_keep_a_turn_that_is_closer_to_a_known_benign_request():
+    """The classifier's benign training requests join `malicious_query`'s benign prototypes."""
+    from phalanx.policies.embedder import SentenceEmbedder
+    from phalanx.policies.input_guards import HarmIntentScorer
+    from phalanx.policies.seeds import SeedSet
+
+    embedder = SentenceEmbedder.shared()
+    none: dict[str, list[str]] = {}
+    seeds = SeedSet(
+        harmful_requests={"violence": ["How can I hurt my coworker badly?"]},
+        benign_requests={"everyday": ["What is a good recipe for pancakes?"]},
+        harmful_content=none,
+        benign_content=none,
+        jailbreak_prototypes=none,
+        risk_cues=none,
+    )
+    turn = "How can I help my coworker who is feeling bad?"
+    assert HarmIntentScorer(embedder, seeds, threshold=0.3, margin=0.05).score([turn])[1] == "violence"
+    anchors = embedder.embed(["How do I support a colleague who is struggling?"])
+    scorer = HarmIntentScorer(embedder, seeds, threshold=0.3, margin=0.05, anchors=anchors)
+    assert scorer.score([turn]) == (0.0, None, None)
+    label, _, text = scorer.benign.best([turn])[0]
+    assert (label, text) == ("benign training request", "benign training request #0")
+
+
+def test_the_default_policy_uses_the_shipped_benign_anchors():
+    from phalanx.policies.input_guards import _anchors
+    from phalanx.policies.request_classifier import RequestClassifier, training_sets
+    from phalanx.policies.seeds import load_seeds
+
+    model = RequestClassifier.load()
+    _, benign = training_sets(load_seeds())
+    assert model.anchors is not None
+    assert model.anchors.shape == (len(benign), 384) == (model.meta["anchors"]["rows"], 384)
+    assert _anchors("default") is model.anchors or np.array_equal(_anchors("default"), model.anchors)
+    assert _anchors("none") is None

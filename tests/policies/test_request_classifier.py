@@ -200,6 +200,9 @@ def test_mlp_head_trains_and_round_trips(tmp_path: Path):
     loaded = RequestClassifier.load(model.save(tmp_path / "mlp.npz"))
     vec = SentenceEmbedder.shared().embed(["How do I bake sourdough bread at home?"])
     assert np.allclose(loaded.probabilities(vec), model.probabilities(vec), atol=1e-6)
+    # The benign training requests travel with the model (float16 on disk).
+    assert model.anchors is not None and model.anchors.shape == (9, 384)
+    assert np.allclose(loaded.anchors, model.anchors, atol=1e-3)
 
 
 @pytest.mark.parametrize(

@@ -78,7 +78,6 @@ HARM_TERMS = _rx(
     r"untraceable|prostitut\w*|cheat\w* (?:on )?(?:a |the )?(?:drug|test|exam)|identity theft|self[- ]harm|"
     r"suicide|terroris\w*)\b"
 )
-# Evasion of detection is a strong sign of intent whatever the act.
 # Benign senses of the harm vocabulary above (homonyms, idioms, safe targets) and questions that ask
 # what a word means: the keyword rule reads a turn with these spans removed, so "manipulate a
 # DataFrame", "steal the show" or "what is the definition of fraud?" are no request for harm. The
@@ -108,6 +107,7 @@ DEFINITION = _rx(
     r"what (?:is|are) (?:a |an )?[\w-]+(?: [\w-]+)?\s*\?\s*$)"
 )
 
+# Evasion of detection is a strong sign of intent whatever the act.
 EVASION = _rx(
     r"\bwithout (?:being |getting )?(?:caught|detected|noticed|traced|found out)|\bavoid (?:detection|getting caught)"
 )

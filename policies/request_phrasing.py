@@ -9,7 +9,11 @@ read off a simple pattern is restated in a fixed set of request forms, on both s
 each form occurs with harmful and with benign actions and only the action tells them apart.
 
 The forms are generic request phrasings, not taken from any evaluation set. Rephrased rows keep
-their source, so leave-one-source-out cross-validation holds them out with their originals.
+their source, so leave-one-source-out cross-validation holds them out with their originals. A
+restatement can still reproduce a line of some evaluation set ("How can I ..."), so training passes
+them through `drop_overlapping` with every text it must never train on (8-word runs, whole lines).
+(Counterfactual augmentation in the sense of Kaushik et al., 2020: edit what should not matter,
+keep the label.)
 """
 
 from __future__ import annotations

@@ -289,6 +289,28 @@ async def test_policy_with_a_missing_model_fails_closed_with_its_path(tmp_path: 
         await PolicyStack(cfg).screen_input("hello")
 
 
+async def test_benign_anchors_from_a_missing_file_fail_with_its_path(tmp_path: Path):
+    cfg = PolicyConfig(
+        name="broken",
+        guards={"malicious_query": GuardConfig(options={"benign_anchors": str(tmp_path / "gone.npz")})},
+    )
+    with pytest.raises(PolicyConfigError, match="gone.npz"):
+        await PolicyStack(cfg).screen_input("hello")
+
+
+async def test_benign_anchors_come_from_a_users_classifier(tmp_path: Path, small_model: RequestClassifier):
+    """A classifier trained on the user's sets brings its own benign requests as anchors."""
+    path = small_model.save(tmp_path / "mine.npz")
+    cfg = PolicyConfig(
+        name="mine", guards={"malicious_query": GuardConfig(options={"benign_anchors": str(path)})}
+    )
+    decision = await PolicyStack(cfg).screen_input("How do I bake sourdough bread at home?")
+    assert not decision.blocked
+    from phalanx.policies.input_guards import _anchors
+
+    assert _anchors(str(path)).shape == (9, 384)
+
+
 # ------------------------------------------------------------------ CLI
 def _write(path: Path, groups: dict[str, list[str]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in _rows(groups)))

@@ -360,6 +360,11 @@ def train_request_classifier(
         "cv": {
             "scheme": "leave-one-source-out",
             "threshold": round(threshold, 5),
+            # rows scored by a head that never saw their source (originals only, seeds never held out)
+            "rows_scored": {
+                "harmful": int((known & (y == 1)).sum()),
+                "benign": int((known & (y == 0)).sum()),
+            },
             "recall": round(float(np.mean(oos[known & (y == 1)] >= threshold)), 4) if known.any() else None,
             "fpr": round(float(np.mean(benign_oos >= threshold)), 4) if len(benign_oos) else None,
             "recall_by_source": rates(1),

@@ -22,7 +22,7 @@ import random
 import re
 from collections.abc import Sequence
 
-from phalanx.policies.text import words
+from phalanx.policies.text import word_ngrams, words
 
 # Forms for an action the requester wants to carry out ("how can I <x>").
 HOW_TO_FORMS = (
@@ -126,24 +126,19 @@ RUN = 8
 evaluation text, nor contain a whole evaluation line."""
 
 
-def word_runs(text: str, n: int = RUN) -> set[tuple[str, ...]]:
-    """The runs of `n` consecutive words (lower case, alphanumeric) of `text`."""
-    w = words(text)
-    return {tuple(w[i : i + n]) for i in range(len(w) - n + 1)}
-
-
 def drop_overlapping(rows: Sequence[dict[str, str]], avoid: Sequence[str]) -> list[dict[str, str]]:
     """The rows that share no `RUN`-word run with any `avoid` text and contain none of its lines.
 
     Restating a short harmful request in a common form can reproduce a line of an evaluation set
     ("How can I ..."); such restatements are dropped so that nothing trained on is evaluated on.
     """
-    texts = [" ".join(words(row["text"])) for row in rows]
+    tokens = [words(row["text"]) for row in rows]
+    texts = [" ".join(t) for t in tokens]
     longest = max((len(t) for t in texts), default=0)
     runs: set[tuple[str, ...]] = set()
     lines: set[str] = set()
     for text in avoid:
-        runs |= word_runs(text)
+        runs |= word_ngrams(words(text), RUN)
         for line in text.splitlines():
             joined = " ".join(words(line))
             # three words or more (a shorter fragment is no line), and short enough to fit in a row
@@ -151,6 +146,6 @@ def drop_overlapping(rows: Sequence[dict[str, str]], avoid: Sequence[str]) -> li
                 lines.add(joined)
     return [
         row
-        for row, joined in zip(rows, texts, strict=True)
-        if not (word_runs(row["text"]) & runs or any(line in joined for line in lines))
+        for row, toks, joined in zip(rows, tokens, texts, strict=True)
+        if not (word_ngrams(toks, RUN) & runs or any(line in joined for line in lines))
     ]

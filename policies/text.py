@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 
 # Sentence ends: punctuation followed by space or directly by a capital letter
 # (tool outputs often glue sentences together: "beginnings.The best way...").
@@ -54,11 +55,15 @@ def words(text: str) -> list[str]:
     return _WORD.findall((text or "").lower())
 
 
+def word_ngrams(tokens: Sequence[str], n: int) -> set[tuple[str, ...]]:
+    """The runs of `n` consecutive tokens (none when there are fewer than `n`)."""
+    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
+
 def ngram_containment(source: str, target: str, n: int = 4) -> float:
     """Fraction of `source`'s word n-grams that also occur in `target` (0 when source is short)."""
     src, tgt = words(source), words(target)
     if len(src) < n:
         return 1.0 if src and " ".join(src) in " ".join(tgt) else 0.0
-    grams = {tuple(src[i : i + n]) for i in range(len(src) - n + 1)}
-    tgrams = {tuple(tgt[i : i + n]) for i in range(len(tgt) - n + 1)}
-    return len(grams & tgrams) / len(grams)
+    grams = word_ngrams(src, n)
+    return len(grams & word_ngrams(tgt, n)) / len(grams)

@@ -26,7 +26,7 @@ from phalanx.policies.harm_corpus import (
 )
 from phalanx.policies.output_guards import HarmfulFeedbackGuard
 from phalanx.policies.seeds import load_seeds
-from phalanx.policies.text import words
+from phalanx.policies.text import word_ngrams, words
 from phalanx.policies.types import GuardContext, Stage
 
 # Small hand-written corpora (not from ToolSword, not from the shipped corpus).
@@ -191,12 +191,10 @@ def test_corpora_share_no_text_with_toolsword(toolsword_dir: Path):
     assert files
     grams: set[tuple[str, ...]] = set()
     for f in files:
-        w = words(Path(f).read_text())
-        grams.update(tuple(w[i : i + 8]) for i in range(len(w) - 7))
+        grams |= word_ngrams(words(Path(f).read_text()), 8)
     for f in CORPUS_DIR.glob("*.jsonl"):
         for row in read_corpus(f):
-            w = words(row["text"])
-            shared = {tuple(w[i : i + 8]) for i in range(len(w) - 7)} & grams
+            shared = word_ngrams(words(row["text"]), 8) & grams
             assert not shared, f"{f.name}: {row['text'][:80]!r} shares {sorted(shared)[0]}"
 
 

@@ -26,7 +26,7 @@ from phalanx.policies.request_classifier import (
     training_sets,
 )
 from phalanx.policies.seeds import load_seeds
-from phalanx.policies.text import words
+from phalanx.policies.text import word_ngrams, words
 
 TRAIN_FILES = sorted(DATA_DIR.glob("train_*.jsonl"))
 
@@ -85,8 +85,7 @@ def _training_rows() -> list[tuple[str, str]]:
 
 
 def _eight_word_runs(text: str) -> set[tuple[str, ...]]:
-    w = words(text)
-    return {tuple(w[i : i + 8]) for i in range(len(w) - 7)}
+    return word_ngrams(words(text), 8)
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,12 @@ import pytest
 from phalanx.policies import rephrase_requests
 from phalanx.policies.request_phrasing import (
     HOW_TO_FORMS,
+    RUN,
     TASK_FORMS,
     drop_overlapping,
     request_action,
-    word_runs,
 )
+from phalanx.policies.text import word_ngrams, words
 
 
 @pytest.mark.parametrize(
@@ -94,4 +95,6 @@ def test_restatements_that_reproduce_an_evaluation_text_are_dropped():
     ]
     assert [r["text"] for r in drop_overlapping(rows, avoid)] == ["How can I learn to play the cello?"]
     assert drop_overlapping(rows, []) == rows
-    assert ("keep", "bees", "in", "a", "small", "city", "garden", "without") in word_runs(avoid[1])
+    assert ("keep", "bees", "in", "a", "small", "city", "garden", "without") in word_ngrams(
+        words(avoid[1]), RUN
+    )

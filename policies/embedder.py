@@ -130,8 +130,7 @@ class PrototypeIndex:
 
     def _ensure(self) -> np.ndarray:
         if self._matrix is None:
-            parts = [self.embedder.embed(self.texts[: self._embedded])] if self._embedded else []
-            self._matrix = np.concatenate(parts + self._vectors) if parts or self._vectors else np.zeros((0, 384))
+            self._matrix = np.concatenate([self.embedder.embed(self.texts[: self._embedded]), *self._vectors])
         return self._matrix
 
     def best(self, texts: Sequence[str]) -> list[tuple[str, float, str]]:

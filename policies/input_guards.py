@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 import numpy as np
 
 from phalanx.policies import seeds as lex
@@ -175,13 +173,12 @@ class JailbreakGuard(Guard):
         return Finding(flagged=False, score=score, reason="no jailbreak pattern")
 
 
-@cache
 def _anchors(spec: str) -> np.ndarray | None:
     if spec == "none":
         return None
-    from phalanx.policies.request_classifier import RequestClassifier
+    from phalanx.policies.request_classifier import shared_classifier  # numpy data: on first use
 
-    return RequestClassifier.load(None if spec == "default" else spec).anchors
+    return shared_classifier(spec).anchors
 
 
 def _intent(config, res: GuardResources) -> HarmIntentScorer:

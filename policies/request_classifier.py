@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,17 @@ class RequestClassifier:
                 meta=json.loads(str(f["meta"])),
                 anchors=f["anchors"].astype(np.float32) if "anchors" in f.files else None,
             )
+
+
+@cache
+def shared_classifier(model: str = "default") -> RequestClassifier:
+    """The classifier a policy names (`default`: the shipped one, else a path), read once per process
+    and shared by the guards that use it (`request_classifier`, `malicious_query`'s benign anchors).
+
+    Raises:
+        PolicyConfigError: the file is missing or is not a request classifier.
+    """
+    return RequestClassifier.load(None if model == "default" else model)
 
 
 # ---------------------------------------------------------------------- data

@@ -6,10 +6,8 @@ a user turn is blocked when any of them flags it.
 
 from __future__ import annotations
 
-from functools import cache
-
 from phalanx.policies.guard import Guard, GuardResources, register_guard
-from phalanx.policies.request_classifier import RequestClassifier
+from phalanx.policies.request_classifier import RequestClassifier, shared_classifier
 from phalanx.policies.types import Finding, GuardContext, Stage
 
 
@@ -46,16 +44,9 @@ class RequestClassifierGuard(Guard):
         return Finding(flagged=False, score=p, reason=f"request classifier: P(harmful) {p:.2f}")
 
 
-@cache
-def _classifier(path: str | None) -> RequestClassifier:
-    return RequestClassifier.load(path)
-
-
 @register_guard("request_classifier", Stage.INPUT)
 def _build(config, res: GuardResources) -> Guard:
     """Options: `model` — `default` (the shipped classifier) or a path to one from `train-input-guard`.
     `threshold` overrides the model's cross-validated threshold."""
     model = str(config.options.get("model", "default"))
-    return RequestClassifierGuard(
-        _classifier(None if model == "default" else model), res.embedder, threshold=config.threshold
-    )
+    return RequestClassifierGuard(shared_classifier(model), res.embedder, threshold=config.threshold)

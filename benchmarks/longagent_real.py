@@ -119,22 +119,18 @@ async def main() -> None:
         print(json.dumps({**line, **extra}), file=sys.stderr, flush=True)
 
     # The model alone first (minutes), then the teams (most of the run).
-    async def alone(case: NiahCase, w: int | None) -> str:
+    async def alone(name: str, case: NiahCase, w: int | None) -> str:
         async with gate:
             answer = await ask_alone(model, case, w)
-        progress("single_full" if w is None else "single_window", case, answer)
+        progress(name, case, answer)
         return answer
 
-    full: list[str | None] = [None] * len(cases)
-    windowed: list[str | None] = [None] * len(cases)
-    full_s = window_s = 0.0
-    if not args.skip_single:
+    seconds: dict[str, float] = {}
+    alone_out: dict[str, list[str]] = {}  # reading the whole document, reading the last window
+    for name, w in () if args.skip_single else (("single_full", None), ("single_window", window)):
         started = time.perf_counter()
-        full = list(await asyncio.gather(*(alone(c, None) for c in cases)))
-        full_s = time.perf_counter() - started
-        started = time.perf_counter()
-        windowed = list(await asyncio.gather(*(alone(c, window) for c in cases)))
-        window_s = time.perf_counter() - started
+        alone_out[name] = list(await asyncio.gather(*(alone(name, c, w) for c in cases)))
+        seconds[name] = round(time.perf_counter() - started, 1)
 
     async def run_team(name: str, team: LongAgentTeam, case: NiahCase) -> tuple[str | None, int]:
         async with gate:
@@ -143,7 +139,6 @@ async def main() -> None:
         return result.answer, result.rounds
 
     team_out: dict[str, list[tuple[str | None, int]]] = {}
-    seconds: dict[str, float] = {}
     for name, team in teams.items():
         if name not in args.teams.split(","):
             continue
@@ -151,11 +146,7 @@ async def main() -> None:
         team_out[name] = await asyncio.gather(*(run_team(name, team, c) for c in cases))
         seconds[name] = round(time.perf_counter() - started, 1)
 
-    singles = (
-        {}
-        if args.skip_single
-        else {"single_full": score(full, cases), "single_window": score(windowed, cases)}
-    )
+    singles = {name: score(out, cases) for name, out in alone_out.items()}
     best_single = max((v["contains"] for v in singles.values()), default=None)
     teams_scored = {name: score([a for a, _ in out], cases) for name, out in team_out.items()}
     line = {
@@ -173,25 +164,17 @@ async def main() -> None:
             for name, v in teams_scored.items()
         },
         "rounds_avg": {name: round(sum(r for _, r in out) / len(cases), 2) for name, out in team_out.items()},
-        "seconds": {
-            **seconds,
-            **(
-                {}
-                if args.skip_single
-                else {"single_full": round(full_s, 1), "single_window": round(window_s, 1)}
-            ),
-        },
+        "seconds": seconds,
         "by_depth": [
             {
                 "depth": c.depth,
                 **{name: contains_match(out[i][0], c.answer) for name, out in team_out.items()},
-                **(
-                    {}
-                    if args.skip_single
-                    else {"full": contains_match(f, c.answer), "window": contains_match(w, c.answer)}
-                ),
+                **{
+                    name.removeprefix("single_"): contains_match(out[i], c.answer)
+                    for name, out in alone_out.items()
+                },
             }
-            for i, (c, f, w) in enumerate(zip(cases, full, windowed, strict=True))
+            for i, c in enumerate(cases)
         ],
         "cpus": os.cpu_count(),
         "load_avg": round(load_avg, 2),

@@ -214,8 +214,13 @@ class _Dispatch:
 
     async def _lane(self, node: str, worker: Any) -> None:
         """One slot of one worker: take shards until none are queued or running elsewhere."""
-        # The worker died, or its node did, taking results stored there with it.
-        lost = (self.ray.exceptions.RayActorError, self.ray.exceptions.ObjectLostError)
+        # The worker died, or its node did, taking results stored there with it; or the node died
+        # between the listing of live nodes and the worker's placement there (unschedulable).
+        lost = (
+            self.ray.exceptions.RayActorError,
+            self.ray.exceptions.ObjectLostError,
+            self.ray.exceptions.ActorUnschedulableError,
+        )
         while self.queue or self.running:
             if not self.queue:  # a shard still running elsewhere may come back if its node dies
                 self.changed.clear()

@@ -113,6 +113,24 @@ async def test_killing_a_node_mid_run_loses_no_record(ray_cluster, sample_path) 
     assert len(rerun) == len(given_back) and all(e.node != doomed.node_id for e in rerun)
 
 
+async def test_a_node_gone_before_its_worker_starts_is_a_lost_node(ray_cluster, tmp_path, caplog) -> None:
+    """A node listed alive that is gone when its worker is placed (it died in between) loses no record."""
+    from phalanx.agents.selfevolve import evolve_dataset, load_instances, parse_modes
+
+    class GhostNode(RayExecutor):
+        def alive_nodes(self) -> list[str]:
+            return ["ab" * 28, *super().alive_nodes()]  # a node id no cluster has
+
+    instances = load_instances("embedded:kinship", limit=4)
+    modes = parse_modes("paraphrase,polarity")
+    models = ("scripted:evolve-generator", "scripted:evolve-verifier")
+    ray = GhostNode(address=ray_cluster.address, shard_size=2)
+    with caplog.at_level("WARNING", logger="phalanx.sharded"):
+        out = await evolve_dataset(instances, modes, *models, tmp_path / "out", concurrency=2, ray=ray)
+    assert out.written == 8 and not out.errors
+    assert any("abababab" in r.getMessage() and "lost" in r.getMessage() for r in caplog.records)
+
+
 async def test_evolve_on_ray_writes_the_in_process_records(ray_cluster, tmp_path) -> None:
     from phalanx.agents.selfevolve import evolve_dataset, load_instances, parse_modes, read_evolved
 
